@@ -1,0 +1,17 @@
+"""digitkit: train a handwritten-digit CNN with Keras, export it to Core ML and ONNX,
+verify the exported file, and try it on real handwriting.
+
+The pipeline reads as the package layout:
+``data`` → ``models`` → ``train`` → ``evaluate`` → ``export`` → ``verify`` → ``predict`` → ``serve``.
+"""
+
+import os
+
+# Keras reads its backend once, at first import; digitkit runs on torch unless the user chose.
+os.environ.setdefault("KERAS_BACKEND", "torch")
+
+__version__ = "0.1.0"
+
+
+class DigitkitError(Exception):
+    """An error the user can fix; the CLI prints its message without a traceback."""

@@ -1,0 +1,165 @@
+"""The ``digitkit`` command: a thin layer over the Python API (each command calls one function)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import textwrap
+
+from digitkit import DigitkitError, __version__
+
+EXAMPLES = {
+    "train": """
+        examples:
+          digitkit train                                   # default preset: digitnet, ~99.6%
+          digitkit train --preset fast --name quick        # >=99.0% in seconds
+          digitkit train --model tutorial --epochs 10 --batch-size 200 --name tutorial
+          digitkit train --dataset fashion-mnist --epochs 8 --name fashion
+        """,
+    "evaluate": """
+        example:
+          digitkit evaluate runs/quick
+          digitkit evaluate runs/quick --json
+        """,
+    "info": """
+        example:
+          digitkit info
+        """,
+}
+
+
+def _parser() -> argparse.ArgumentParser:
+    from digitkit.data import SPECS
+    from digitkit.models import MODELS
+    from digitkit.train import PRESETS
+
+    parser = argparse.ArgumentParser(
+        prog="digitkit",
+        description="Train a handwritten-digit classifier, export it to Core ML / ONNX, verify it, try it.",
+        epilog="Start with:  digitkit train   then   digitkit evaluate runs/<name>",
+    )
+    parser.add_argument("--version", action="version", version=f"digitkit {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    def command(name: str, help: str) -> argparse.ArgumentParser:
+        return commands.add_parser(
+            name, help=help, description=help, epilog=textwrap.dedent(EXAMPLES[name]),
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+
+    train = command("train", "Train a model and write a run folder (runs/<name>/).")
+    train.add_argument("--preset", choices=[p for p in PRESETS if p != "tutorial"] + ["tutorial"],
+                       help="training recipe (default: the model's own; 'default' for digitnet)")
+    train.add_argument("--model", choices=list(MODELS), help="architecture (default: the preset's, digitnet)")
+    train.add_argument("--epochs", type=int, help="number of epochs")
+    train.add_argument("--batch-size", type=int, help="examples per step")
+    train.add_argument("--lr", type=float, help="(peak) learning rate")
+    train.add_argument("--no-augment", dest="augment", action="store_const", const=False,
+                       help="train without augmentation")
+    train.add_argument("--seed", type=int, default=0, help="random seed (default 0); same seed, same result on CPU")
+    train.add_argument("--name", help="run folder name (default: <model>-<date>-<time>)")
+    train.add_argument("--runs-dir", default="runs", help="where run folders go (default: runs)")
+    train.add_argument("--overwrite", action="store_true", help="replace an existing run folder of that name")
+    train.add_argument("--dataset", choices=list(SPECS), default="mnist", help="dataset (default: mnist)")
+    train.add_argument("--data-dir", help="folder with the dataset's IDX files (or set DIGITKIT_DATA_DIR)")
+    train.add_argument("--limit", type=int, help="train on only the first N training images (quick checks)")
+    train.add_argument("--val-size", type=int, help="validation images carved from the training set (default 5000)")
+    train.add_argument("--patience", type=int, help="early-stopping patience in epochs (default 4)")
+
+    evaluate = command("evaluate", "Evaluate a run's model on the test set: accuracy, per-class scores, confusion matrix.")
+    evaluate.add_argument("run", help="run folder (runs/<name>)")
+    evaluate.add_argument("--data-dir", help="folder with the dataset's IDX files")
+    evaluate.add_argument("--json", action="store_true", help="print the report as JSON")
+
+    command("info", "Show versions, backend, device and where the data comes from.")
+    return parser
+
+
+def cmd_train(args) -> int:
+    from digitkit.train import TrainConfig, train
+
+    config = TrainConfig.from_preset(
+        args.preset, args.model, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
+        augment=args.augment, seed=args.seed, name=args.name, runs_dir=args.runs_dir,
+        overwrite=args.overwrite, dataset=args.dataset, data_dir=args.data_dir, limit=args.limit,
+        patience=args.patience, val_size=args.val_size,
+    )
+    train(config)
+    return 0
+
+
+def cmd_evaluate(args) -> int:
+    from rich.table import Table
+
+    from digitkit.evaluate import evaluate_run
+    from digitkit.ui import console
+
+    run, report = evaluate_run(args.run, args.data_dir)
+    if args.json:
+        print(json.dumps(report, indent=2))
+        return 0
+    table = Table(title=f"{run.name}: test accuracy {report['test_accuracy']:.2%}, loss {report['test_loss']:.4f}")
+    for column in ("class", "precision", "recall", "F1", "support"):
+        table.add_column(column, justify="right")
+    for name, row in report["per_class"].items():
+        table.add_row(name, f"{row['precision']:.4f}", f"{row['recall']:.4f}", f"{row['f1']:.4f}", str(row["support"]))
+    console.print(table)
+    console.print(f"Wrote {run.path / 'evaluation.json'} and {run.path / 'confusion_matrix.png'}")
+    return 0
+
+
+def cmd_info(args) -> int:
+    import platform
+
+    import keras
+    import numpy
+    import torch
+
+    from digitkit.data import SPECS, locate
+    from digitkit.train import device
+    from digitkit.ui import console
+
+    dev = device()
+    name = torch.cuda.get_device_name(dev) if dev.type == "cuda" else platform.processor() or "CPU"
+    console.print(f"digitkit {__version__}  python {platform.python_version()}  keras {keras.__version__} "
+                  f"(backend {keras.backend.backend()})  torch {torch.__version__}  numpy {numpy.__version__}")
+    for optional in ("coremltools", "onnxruntime", "fastapi"):
+        try:
+            module = __import__(optional)
+            console.print(f"{optional} {module.__version__}")
+        except ImportError:
+            console.print(f"{optional}: not installed")
+    console.print(f"device: {dev.type} ({name}), {torch.get_num_threads()} CPU threads")
+    for dataset in SPECS:
+        try:
+            where = locate(dataset, download=False)["train_images"].parent
+        except DigitkitError:
+            where = "not found locally (downloaded on first use)"
+        console.print(f"data {dataset}: {where}")
+    return 0
+
+
+HANDLERS = {"train": cmd_train, "evaluate": cmd_evaluate, "info": cmd_info}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 2
+    try:
+        return HANDLERS[args.command](args)
+    except DigitkitError as err:
+        from digitkit.ui import err_console
+
+        err_console.print(f"[bold red]error:[/] {err}", soft_wrap=True)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,31 @@
+"""Keras model (torch backend) → ``torch.export`` program over NCHW images in 0..1."""
+
+from __future__ import annotations
+
+import torch
+
+
+class NCHWImageModel(torch.nn.Module):
+    """Wraps a Keras model that takes (N, 28, 28, 1) so that it takes (N, 1, 28, 28), as Core ML
+    images and ONNX image tensors are laid out. For one channel the permute is free."""
+
+    def __init__(self, keras_model):
+        super().__init__()
+        self.keras_model = keras_model
+
+    def forward(self, image: torch.Tensor) -> torch.Tensor:
+        return self.keras_model(image.permute(0, 2, 3, 1), training=False)
+
+
+def exported_program(keras_model) -> torch.export.ExportedProgram:
+    """``torch.export`` of the model, decomposed to core ATen ops.
+
+    Decomposing matters: Keras' batch norm calls ``Tensor.subtract``, which torch 2.13 exports as
+    ``aten.subtract`` and coremltools 9.0 has no converter for; the core-ATen table lowers it to
+    ``aten.sub`` (and other aliases to ops coremltools knows).
+    """
+    module = NCHWImageModel(keras_model).eval()
+    example = torch.zeros(1, 1, 28, 28)
+    with torch.no_grad():
+        program = torch.export.export(module, (example,))
+    return program.run_decompositions()

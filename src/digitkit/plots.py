@@ -1,0 +1,66 @@
+"""Pictures of a run: training curves, confusion matrix, misclassified test digits."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only; no display needed
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from digitkit.runs import atomic_path  # noqa: E402
+
+
+def _save(fig, path: Path) -> None:
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=110, bbox_inches="tight")
+    plt.close(fig)
+
+
+def training_curves(history: list[dict], path: Path) -> None:
+    epochs = [h["epoch"] for h in history]
+    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 3.8))
+    ax_loss.plot(epochs, [h["loss"] for h in history], "o-", label="train")
+    ax_loss.plot(epochs, [h["val_loss"] for h in history], "o-", label="validation")
+    ax_loss.set(title="Loss", xlabel="epoch")
+    ax_acc.plot(epochs, [h["accuracy"] for h in history], "o-", label="train (augmented)")
+    ax_acc.plot(epochs, [h["val_accuracy"] for h in history], "o-", label="validation")
+    ax_acc.set(title="Accuracy", xlabel="epoch")
+    for ax in (ax_loss, ax_acc):
+        ax.grid(alpha=0.3)
+        ax.legend()
+    _save(fig, path)
+
+
+def confusion_matrix_figure(matrix: np.ndarray, class_names, path: Path) -> None:
+    fig, ax = plt.subplots(figsize=(6.5, 5.5))
+    # Log colour scale: the diagonal is ~1000, the interesting mistakes are 0..10.
+    shown = ax.imshow(np.log1p(matrix), cmap="Blues")
+    ticks = range(len(class_names))
+    ax.set_xticks(ticks, class_names, rotation=45 if len(class_names[0]) > 1 else 0)
+    ax.set_yticks(ticks, class_names)
+    ax.set(xlabel="predicted", ylabel="true", title="Confusion matrix (test set)")
+    for (i, j), count in np.ndenumerate(matrix):
+        if count:
+            ax.text(j, i, str(count), ha="center", va="center", fontsize=7,
+                    color="white" if count > matrix.max() / 4 else "black")
+    fig.colorbar(shown, ax=ax, label="log(1 + count)")
+    _save(fig, path)
+
+
+def misclassified_grid(images, labels, probs, class_names, path: Path, limit: int = 36) -> None:
+    pred = probs.argmax(axis=1)
+    wrong = np.flatnonzero(pred != labels)
+    wrong = wrong[np.argsort(-probs[wrong, pred[wrong]])][:limit]  # most confident mistakes first
+    cols = 6
+    rows = max(1, int(np.ceil(len(wrong) / cols)))
+    fig, axes = plt.subplots(rows, cols, figsize=(cols * 1.6, rows * 1.8), squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for ax, i in zip(axes.flat, wrong):
+        ax.imshow(images[i], cmap="gray_r")
+        ax.set_title(f"#{i}: {class_names[labels[i]]}→{class_names[pred[i]]}\n{probs[i, pred[i]]:.0%}", fontsize=8)
+    fig.suptitle(f"Misclassified test images ({len(np.flatnonzero(pred != labels))} in all; true→predicted)")
+    _save(fig, path)

@@ -1,0 +1,25 @@
+import numpy as np
+import pytest
+
+from digitkit.data import load_dataset, write_idx
+
+
+@pytest.fixture(scope="session")
+def mnist():
+    return load_dataset("mnist")
+
+
+@pytest.fixture(scope="session")
+def tiny_mnist_dir(tmp_path_factory, mnist):
+    """A small MNIST (1,200 train / 300 test images) in IDX files, for quick training runs."""
+    folder = tmp_path_factory.mktemp("tiny-mnist")
+    write_idx(folder / "train-images-idx3-ubyte.gz", mnist.x_train[:1200])
+    write_idx(folder / "train-labels-idx1-ubyte.gz", mnist.y_train[:1200])
+    write_idx(folder / "t10k-images-idx3-ubyte", mnist.x_test[:300])  # raw, not gzip: both are read
+    write_idx(folder / "t10k-labels-idx1-ubyte", mnist.y_test[:300])
+    return folder
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(0)

@@ -1,0 +1,64 @@
+import json
+
+import pytest
+
+from digitkit.cli import main
+
+
+def test_help_shows_examples(capsys):
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    assert "digitkit train --model tutorial --epochs 10 --batch-size 200" in capsys.readouterr().out
+
+
+def test_unknown_model_is_a_usage_error(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["train", "--model", "resnet"])
+    assert exit_info.value.code == 2
+    assert "invalid choice: 'resnet'" in capsys.readouterr().err
+
+
+def test_evaluate_missing_run(tmp_path, capsys):
+    assert main(["evaluate", str(tmp_path / "nope")]) == 2
+    err = capsys.readouterr().err
+    assert "is not a run folder" in err and "Traceback" not in err
+
+
+def test_evaluate_run_without_model(tmp_path, capsys):
+    (tmp_path / "half").mkdir()
+    assert main(["evaluate", str(tmp_path / "half")]) == 2
+    assert "has no model.keras" in capsys.readouterr().err
+
+
+def test_evaluate_corrupt_model(tmp_path, capsys):
+    (tmp_path / "bad").mkdir()
+    (tmp_path / "bad" / "model.keras").write_bytes(b"not a zip")
+    (tmp_path / "bad" / "config.json").write_text("{}")
+    assert main(["evaluate", str(tmp_path / "bad")]) == 2
+    assert "not a readable Keras model" in capsys.readouterr().err
+
+
+def test_train_bad_data_dir(tmp_path, capsys):
+    assert main(["train", "--data-dir", str(tmp_path), "--runs-dir", str(tmp_path / "runs")]) == 2
+    assert "does not hold the mnist files" in capsys.readouterr().err
+
+
+def test_train_then_evaluate(tmp_path, tiny_mnist_dir, capsys):
+    runs = tmp_path / "runs"
+    args = ["train", "--preset", "fast", "--limit", "400", "--val-size", "100", "--name", "cli",
+            "--runs-dir", str(runs), "--data-dir", str(tiny_mnist_dir)]
+    assert main(args) == 0
+    capsys.readouterr()
+    assert main(["evaluate", str(runs / "cli"), "--json"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    evaluation = json.loads((runs / "cli" / "evaluation.json").read_text())
+    assert printed == evaluation
+    metrics = json.loads((runs / "cli" / "metrics.json").read_text())
+    assert evaluation["test_accuracy"] == pytest.approx(metrics["test_accuracy"])
+    assert evaluation["num_test"] == 300
+
+
+def test_info(capsys):
+    assert main(["info"]) == 0
+    out = capsys.readouterr().out
+    assert "backend torch" in out and "data mnist:" in out

@@ -1,0 +1,76 @@
+import json
+
+import numpy as np
+import pytest
+
+from digitkit import DigitkitError
+from digitkit.runs import Run
+from digitkit.train import PRESETS, TrainConfig, train
+
+RUN_FILES = {"model.keras", "config.json", "history.json", "metrics.json", "curves.png",
+             "confusion_matrix.png", "misclassified.png"}
+
+
+def quick(tmp_path, data_dir, **overrides):
+    base = dict(limit=600, epochs=1, val_size=200, runs_dir=str(tmp_path), data_dir=str(data_dir))
+    return TrainConfig.from_preset(**(base | overrides))
+
+
+def test_short_run_writes_a_complete_run_folder(tmp_path, tiny_mnist_dir):
+    run = train(quick(tmp_path, tiny_mnist_dir, name="r1", epochs=2, limit=1000, batch_size=64), quiet=True)
+    assert {p.name for p in run.path.iterdir()} == RUN_FILES
+    metrics = json.loads((run.path / "metrics.json").read_text())
+    assert 0.5 < metrics["test_accuracy"] <= 1.0  # 32 steps on 1,000 digits already learn a lot
+    assert metrics["num_test"] == 300
+    assert sum(map(sum, metrics["confusion_matrix"])) == 300
+    history = json.loads((run.path / "history.json").read_text())
+    assert [h["epoch"] for h in history] == [1, 2]
+    config = json.loads((run.path / "config.json").read_text())
+    assert config["model"] == "digitnet" and config["preset"] == "default"
+    assert Run.open(run.path).load_model().count_params() == 61_762
+
+
+def test_same_seed_same_weights_on_cpu(tmp_path, tiny_mnist_dir):
+    a = train(quick(tmp_path, tiny_mnist_dir, name="a", limit=300), quiet=True).load_model()
+    b = train(quick(tmp_path, tiny_mnist_dir, name="b", limit=300), quiet=True).load_model()
+    c = train(quick(tmp_path, tiny_mnist_dir, name="c", limit=300, seed=1), quiet=True).load_model()
+    for wa, wb in zip(a.get_weights(), b.get_weights()):
+        np.testing.assert_array_equal(wa, wb)
+    assert any(not np.array_equal(wa, wc) for wa, wc in zip(a.get_weights(), c.get_weights()))
+
+
+@pytest.mark.parametrize("preset", list(PRESETS))
+def test_presets_are_wired(tmp_path, tiny_mnist_dir, preset):
+    config = quick(tmp_path, tiny_mnist_dir, preset=preset, name=preset, limit=256, epochs=1)
+    recipe = PRESETS[preset]
+    assert (config.model, config.batch_size, config.lr, config.augment) == (
+        recipe.model, recipe.batch_size, recipe.lr, recipe.augment)
+    run = train(config, quiet=True)
+    saved = json.loads((run.path / "config.json").read_text())
+    assert saved["preset"] == preset and saved["model"] == recipe.model
+
+
+def test_model_alone_picks_its_recipe_and_flags_override():
+    config = TrainConfig.from_preset(model="tutorial", epochs=3)
+    assert (config.preset, config.optimizer, config.schedule, config.batch_size, config.epochs) == (
+        "tutorial", "adam", "constant", 200, 3)
+    assert TrainConfig.from_preset(model="keras-example").model == "keras-example"
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [({"epochs": 0}, "--epochs must be at least 1"), ({"batch_size": 0}, "--batch-size"),
+     ({"lr": -1.0}, "--lr must be positive"), ({"preset": "turbo"}, "unknown preset")],
+)
+def test_bad_config(tmp_path, tiny_mnist_dir, overrides, message):
+    with pytest.raises(DigitkitError, match=message):
+        train(quick(tmp_path, tiny_mnist_dir, **overrides), quiet=True)
+    assert not any(tmp_path.iterdir())  # nothing written
+
+
+def test_existing_run_folder_is_not_clobbered(tmp_path, tiny_mnist_dir):
+    (tmp_path / "taken").mkdir()
+    (tmp_path / "taken" / "keep.txt").write_text("x")
+    with pytest.raises(DigitkitError, match="already exists"):
+        train(quick(tmp_path, tiny_mnist_dir, name="taken"), quiet=True)
+    assert (tmp_path / "taken" / "keep.txt").exists()
