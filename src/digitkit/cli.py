@@ -6,6 +6,7 @@ import argparse
 import json
 import sys
 import textwrap
+from pathlib import Path
 
 from digitkit import DigitkitError, __version__
 
@@ -22,6 +23,21 @@ EXAMPLES = {
           digitkit evaluate runs/quick
           digitkit evaluate runs/quick --json
         """,
+    "export": """
+        examples:
+          digitkit export runs/first                              # runs/first/MNISTClassifier.mlpackage
+          digitkit export runs/first --format coreml --precision fp16 -o MNISTClassifier.mlpackage
+          digitkit export runs/first --format coreml --compress int8 -o small.mlpackage
+          digitkit export runs/first --format coreml-nn           # .mlmodel for iOS 11-14
+          digitkit export runs/first --format onnx                # runs/first/MNISTClassifier.onnx
+          digitkit export runs/first --all                        # every variant + table in runs/first/exports/
+        """,
+    "verify": """
+        examples:
+          digitkit verify runs/first/MNISTClassifier.mlpackage
+          digitkit verify small.mlpackage --against runs/first --json
+          digitkit verify runs/first/MNISTClassifier.onnx --min-agreement 0.999
+        """,
     "info": """
         example:
           digitkit info
@@ -31,6 +47,7 @@ EXAMPLES = {
 
 def _parser() -> argparse.ArgumentParser:
     from digitkit.data import SPECS
+    from digitkit.export.core import FORMATS
     from digitkit.models import MODELS
     from digitkit.train import PRESETS
 
@@ -72,6 +89,26 @@ def _parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--data-dir", help="folder with the dataset's IDX files")
     evaluate.add_argument("--json", action="store_true", help="print the report as JSON")
 
+    export = command("export", "Export a run's model to Core ML (.mlpackage / .mlmodel) or ONNX.")
+    export.add_argument("run", help="run folder (runs/<name>) or a .keras file")
+    export.add_argument("--format", default="coreml", choices=list(FORMATS),
+                        help="coreml: ML Program .mlpackage (iOS 16+, default); coreml-nn: NeuralNetwork "
+                             ".mlmodel (older iOS); onnx")
+    export.add_argument("-o", "--output", help="output file or folder (default: inside the run folder)")
+    export.add_argument("--precision", default="fp32", choices=["fp32", "fp16"], help="compute precision (Core ML)")
+    export.add_argument("--compress", default="none", choices=["none", "int8", "palettize4"],
+                        help="weight compression (ML Program only)")
+    export.add_argument("--all", action="store_true",
+                        help="write every variant, verify each, and write a size/accuracy table")
+
+    verify = command("verify", "Run an exported model on Linux and compare it with the Keras model on the test set.")
+    verify.add_argument("model", help="a .mlpackage, .mlmodel or .onnx file")
+    verify.add_argument("--against", help="run folder or .keras file to compare with (default: the run folder the file is in)")
+    verify.add_argument("--min-agreement", type=float, default=0.99,
+                        help="exit with status 1 below this top-1 agreement (default 0.99)")
+    verify.add_argument("--limit", type=int, help="use only the first N test images")
+    verify.add_argument("--json", action="store_true", help="print the report as JSON")
+
     command("info", "Show versions, backend, device and where the data comes from.")
     return parser
 
@@ -109,6 +146,46 @@ def cmd_evaluate(args) -> int:
     return 0
 
 
+def cmd_export(args) -> int:
+    from digitkit.export import export, export_all
+    from digitkit.ui import console
+
+    if args.all:
+        if args.output and Path(args.output).suffix:
+            raise DigitkitError("with --all, -o/--output is a folder")
+        table = export_all(args.run, args.output, progress=lambda row: console.print(
+            f"{row['file']:<42} {row['size_bytes'] / 1024:8.1f} KiB  accuracy {row['test_accuracy']:.2%}  "
+            f"agreement {row['agreement']:.2%}"))
+        console.print(f"Keras test accuracy {table['keras_test_accuracy']:.2%}; wrote variants.md and variants.json")
+        return 0
+    path = export(args.run, args.format, args.output, args.precision, args.compress)
+    console.print(f"Wrote {path}")
+    console.print(f"Check it: digitkit verify {path}")
+    return 0
+
+
+def cmd_verify(args) -> int:
+    from digitkit.ui import console
+    from digitkit.verify import verify
+
+    report = verify(args.model, args.against, args.limit)
+    passed = report["agreement"] >= args.min_agreement
+    report["min_agreement"] = args.min_agreement
+    report["passed"] = passed
+    if args.json:
+        print(json.dumps(report, indent=2))
+    else:
+        console.print(
+            f"{report['model']} vs {report['against']} on {report['images']:,} test images:\n"
+            f"  top-1 agreement   {report['agreement']:.4%} ({report['disagreements']} differ)\n"
+            f"  max |Δ prob|      {report['max_abs_diff']:.2e}\n"
+            f"  test accuracy     {report['test_accuracy']:.2%} (Keras {report['keras_test_accuracy']:.2%})\n"
+            f"  file size         {report['size_bytes'] / 1024:.1f} KiB\n"
+            f"  {'[green]PASS' if passed else '[red]FAIL'}[/] (agreement threshold {args.min_agreement:.2%})"
+        )
+    return 0 if passed else 1
+
+
 def cmd_info(args) -> int:
     import platform
 
@@ -140,7 +217,8 @@ def cmd_info(args) -> int:
     return 0
 
 
-HANDLERS = {"train": cmd_train, "evaluate": cmd_evaluate, "info": cmd_info}
+HANDLERS = {"train": cmd_train, "evaluate": cmd_evaluate, "export": cmd_export, "verify": cmd_verify,
+            "info": cmd_info}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import os
+import contextlib
+import io
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-
-import numpy as np
 
 from digitkit import DigitkitError, __version__
 from digitkit.runs import MODEL_FILE, Run, atomic_path, load_keras_model
@@ -98,10 +97,10 @@ def export(source: ExportSource | str | Path, fmt: str = "coreml", output: str |
 
 # -- Core ML -----------------------------------------------------------------------------------
 def _coreml_model(source: ExportSource, fmt: str, precision: str, compress: str):
-    import coremltools as ct
-
+    from digitkit.deps import coremltools
     from digitkit.export.torch_graph import exported_program
 
+    ct = coremltools()
     kwargs = dict(
         inputs=[ct.ImageType(name="image", shape=(1, 1, 28, 28), scale=1 / 255.0, bias=0.0,
                              color_layout=ct.colorlayout.GRAYSCALE)],
@@ -122,7 +121,8 @@ def _coreml_model(source: ExportSource, fmt: str, precision: str, compress: str)
         if fmt == "coreml-nn" and precision == "fp16":
             from coremltools.models.neural_network import quantization_utils
 
-            mlmodel = quantization_utils.quantize_weights(mlmodel, nbits=16)
+            with contextlib.redirect_stdout(io.StringIO()):  # it prints a line per layer
+                mlmodel = quantization_utils.quantize_weights(mlmodel, nbits=16)
         if compress != "none":
             mlmodel = _compress(mlmodel, compress)
     return _describe(mlmodel, source, fmt, precision, compress)
@@ -135,14 +135,18 @@ def _compress(mlmodel, compress: str):
         op_config = cto.OpLinearQuantizerConfig(mode="linear_symmetric", dtype="int8", granularity="per_channel",
                                                 weight_threshold=0)
         return cto.linear_quantize_weights(mlmodel, cto.OptimizationConfig(global_config=op_config))
-    op_config = cto.OpPalettizerConfig(nbits=4, mode="kmeans", granularity="per_tensor", weight_threshold=0)
+    # iOS 16 LUTs are per tensor; the small first conv (600 weights) stays fp32, since 16 levels for
+    # all its filters cost accuracy and compressing it saves almost nothing.
+    op_config = cto.OpPalettizerConfig(nbits=4, mode="kmeans", granularity="per_tensor", weight_threshold=2048)
     return cto.palettize_weights(mlmodel, cto.OptimizationConfig(global_config=op_config))
 
 
 def _describe(mlmodel, source: ExportSource, fmt: str, precision: str, compress: str):
-    import coremltools as ct
     import keras
 
+    from digitkit.deps import coremltools
+
+    ct = coremltools()
     spec = mlmodel.get_spec()
     old_probs = spec.description.predictedProbabilitiesName
     if old_probs != PROBS_OUTPUT:
@@ -212,8 +216,10 @@ VARIANTS = [
 ]
 
 
-def export_all(source: ExportSource | str | Path, out_dir: str | Path | None = None, progress=None) -> dict:
-    """Write every variant, verify each, and write a table (Markdown + JSON) of size/accuracy/agreement."""
+def export_all(source: ExportSource | str | Path, out_dir: str | Path | None = None, progress=None,
+               limit: int | None = None) -> dict:
+    """Write every variant, verify each (on the first ``limit`` test images; default all), and write
+    a table (Markdown + JSON) of size, accuracy and agreement."""
     from digitkit.runs import atomic_write_bytes, atomic_write_json
     from digitkit.verify import verify
 
@@ -226,7 +232,7 @@ def export_all(source: ExportSource | str | Path, out_dir: str | Path | None = N
         suffix = "" if (precision, compress) == ("fp32", "none") else f"-{precision}" + (
             f"-{compress}" if compress != "none" else "")
         path = export(source, fmt, out_dir / f"{source.model_name}{suffix}{FORMATS[fmt]}", precision, compress)
-        report = verify(path, source)
+        report = verify(path, source, limit)
         rows.append({"format": fmt, "precision": precision, "compression": compress, "file": path.name,
                      "size_bytes": report["size_bytes"], "test_accuracy": report["test_accuracy"],
                      "agreement": report["agreement"], "max_abs_diff": report["max_abs_diff"]})

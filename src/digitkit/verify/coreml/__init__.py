@@ -18,7 +18,9 @@ from digitkit import DigitkitError
 
 
 def _read_spec(path: Path):
-    from coremltools.proto import Model_pb2  # the schema only; nothing of coremltools' runtime
+    from digitkit.deps import coremltools
+
+    Model_pb2 = coremltools().proto.Model_pb2  # the schema only; nothing of coremltools' runtime
 
     spec = Model_pb2.Model()
     try:

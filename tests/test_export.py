@@ -1,0 +1,190 @@
+import json
+
+import numpy as np
+import pytest
+
+from digitkit import DigitkitError
+from digitkit.cli import main
+from digitkit.deps import coremltools
+from digitkit.export import ExportSource, export, export_all
+from digitkit.train import TrainConfig, train
+from digitkit.verify import verify
+from digitkit.verify.coreml import CoreMLModel, _read_spec
+from digitkit.verify.coreml.blob import BlobFile
+
+ct = coremltools()
+
+
+@pytest.fixture(scope="session")
+def run(tmp_path_factory, tiny_mnist_dir):
+    runs = tmp_path_factory.mktemp("runs")
+    config = TrainConfig.from_preset("fast", limit=1000, batch_size=64, epochs=2, val_size=200, name="exp",
+                                     runs_dir=str(runs), data_dir=str(tiny_mnist_dir))
+    return train(config, quiet=True)
+
+
+@pytest.fixture(scope="session")
+def mlpackage(run):
+    return export(run.path, "coreml")
+
+
+def test_mlpackage_spec_is_an_image_classifier(run, mlpackage):
+    assert mlpackage == run.path / "MNISTClassifier.mlpackage"
+    spec = ct.utils.load_spec(str(mlpackage))
+    assert spec.WhichOneof("Type") == "mlProgram"
+    assert spec.specificationVersion == 7  # iOS 16
+    (inp,) = spec.description.input
+    assert inp.name == "image"
+    image = inp.type.imageType
+    assert (image.width, image.height) == (28, 28)
+    assert image.colorSpace == ct.proto.FeatureTypes_pb2.ImageFeatureType.GRAYSCALE
+    assert "white (255) ink on black" in inp.shortDescription
+    outputs = {o.name: o for o in spec.description.output}
+    assert set(outputs) == {"classLabel", "classLabelProbs"}
+    assert outputs["classLabelProbs"].type.WhichOneof("Type") == "dictionaryType"
+    assert spec.description.predictedFeatureName == "classLabel"
+    assert spec.description.predictedProbabilitiesName == "classLabelProbs"
+    meta = spec.description.metadata
+    assert meta.author == "digitkit" and "MIT" in meta.license and meta.shortDescription and meta.versionString
+    user = dict(meta.userDefined)
+    assert user["com.apple.coreml.model.preview.type"] == "imageClassifier"
+    assert user["dataset"] == "mnist"
+    metrics = json.loads((run.path / "metrics.json").read_text())
+    assert float(user["test_accuracy"]) == pytest.approx(metrics["test_accuracy"], abs=1e-4)
+    assert {"digitkit_version", "keras_version"} <= set(user)
+    assert CoreMLModel(mlpackage).class_labels == [str(d) for d in range(10)]
+
+
+def test_image_scale_is_one_over_255(run, mlpackage, mnist):
+    """Pixels 0..255 go in; the model must see pixels/255, as in training (the tutorial's bug)."""
+    model = CoreMLModel(mlpackage)
+    scale_ops = [op for op in model.program.block.operations if op.type == "mul"]
+    assert scale_ops, "no scaling op after the image input"
+    keras_probs = np.asarray(run.load_model()(mnist.x_test[:20, :, :, None] / 255.0, training=False).detach())
+    np.testing.assert_allclose(model.predict(mnist.x_test[:20]).probabilities, keras_probs, atol=1e-4)
+
+
+def test_fp32_agrees_exactly(mlpackage):
+    report = verify(mlpackage, limit=500)
+    assert report["agreement"] == 1.0
+    assert report["max_abs_diff"] < 1e-4
+    assert report["test_accuracy"] == report["keras_test_accuracy"]
+
+
+def test_fp16_neuralnetwork_and_onnx(run, tmp_path):
+    fp16 = export(run.path, "coreml", tmp_path / "a.mlpackage", precision="fp16")
+    assert verify(fp16, run.path, limit=500)["agreement"] >= 0.998
+    nn = export(run.path, "coreml-nn", tmp_path)
+    assert nn.name == "MNISTClassifier.mlmodel"
+    spec = _read_spec(nn)
+    assert spec.WhichOneof("Type") == "neuralNetworkClassifier"
+    assert spec.neuralNetworkClassifier.preprocessing[0].scaler.channelScale == pytest.approx(1 / 255)
+    assert list(spec.neuralNetworkClassifier.stringClassLabels.vector) == [str(d) for d in range(10)]
+    report = verify(nn, run.path, limit=500)
+    assert report["agreement"] == 1.0 and report["max_abs_diff"] < 1e-4
+    onnx_path = export(run.path, "onnx", tmp_path)
+    report = verify(onnx_path, run.path, limit=500)
+    assert report["agreement"] == 1.0 and report["max_abs_diff"] < 1e-5
+    import onnx
+
+    props = {p.key: p.value for p in onnx.load(str(onnx_path)).metadata_props}
+    assert props["labels"] == ",".join(str(d) for d in range(10)) and props["input_scale"] == "1/255"
+
+
+@pytest.mark.parametrize("compress, op, min_agreement", [("int8", "constexpr_affine_dequantize", 0.99),
+                                                         ("palettize4", "constexpr_lut_to_dense", 0.9)])
+def test_compressed_weights_run(run, tmp_path, compress, op, min_agreement):
+    path = export(run.path, "coreml", tmp_path / f"{compress}.mlpackage", compress=compress)
+    assert op in {o.type for o in CoreMLModel(path).program.block.operations}
+    report = verify(path, run.path, limit=500)
+    assert report["agreement"] >= min_agreement  # 4-bit is lossy; this barely-trained model is fragile
+    # Our decompression equals coremltools' own reference implementation of the op.
+    from coremltools.converters.mil.mil.ops.defs.iOS16 import constexpr_ops
+
+    program = CoreMLModel(path).program
+    for o in program.block.operations:
+        if o.type == op:
+            args = {k: program._value(v) for k, v in o.attributes.items() if k != "name"}
+            reference = (constexpr_ops.constexpr_lut_to_dense.decompress(args["lut"], args["indices"], args["shape"])
+                         if compress == "palettize4" else constexpr_ops.constexpr_affine_dequantize.decompress(
+                             args["quantized_data"], args["zero_point"], args["scale"], args["axis"]))
+            np.testing.assert_allclose(program.constants[o.outputs[0].name], reference, rtol=1e-6)
+    assert report["size_bytes"] < verify(run.path / "MNISTClassifier.mlpackage", run.path, limit=10)["size_bytes"]
+
+
+def test_blob_reader_matches_coremltools(mlpackage):
+    from coremltools.libmilstoragepython import _BlobStorageReader
+
+    weights = mlpackage / "Data" / "com.apple.CoreML" / "weights" / "weight.bin"
+    ours, theirs = BlobFile(weights), _BlobStorageReader(str(weights))
+    offsets = [64 + 0]  # the first blob's metadata sits right after the 64-byte header
+    first = ours.read(offsets[0])
+    np.testing.assert_array_equal(first, theirs.read_float_data(offsets[0]))
+    assert ours.count >= 4
+
+
+def test_export_all_writes_table(run, tmp_path):
+    table = export_all(run.path, tmp_path, limit=100)
+    assert len(table["variants"]) == 7
+    assert (tmp_path / "variants.md").read_text().count("\n| ") == 8  # header + 7 rows
+    assert json.loads((tmp_path / "variants.json").read_text()) == table
+    assert {r["file"] for r in table["variants"]} == {p.name for p in tmp_path.iterdir()} - {"variants.md", "variants.json"}
+
+
+@pytest.mark.parametrize("name, content, message", [
+    ("missing.mlpackage", None, "model file not found"),
+    ("bad.mlmodel", b"\x00garbage" * 10, "not a Core ML model file"),
+    ("model.pt", b"x", "unsupported model file"),
+])
+def test_verify_bad_files(tmp_path, run, name, content, message):
+    path = tmp_path / name
+    if content is not None:
+        path.write_bytes(content)
+    with pytest.raises(DigitkitError, match=message):
+        verify(path, run.path)
+
+
+def test_package_without_manifest(tmp_path, run):
+    (tmp_path / "x.mlpackage").mkdir()
+    with pytest.raises(DigitkitError, match="no Manifest.json"):
+        verify(tmp_path / "x.mlpackage", run.path)
+
+
+def test_failed_export_leaves_no_file(run, tmp_path, monkeypatch):
+    import digitkit.export.torch_graph as tg
+
+    def broken(model):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(tg, "exported_program", broken)
+    with pytest.raises(Exception):
+        export(run.path, "coreml", tmp_path / "out.mlpackage")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_export_errors(run, tmp_path):
+    with pytest.raises(DigitkitError, match="unsupported format"):
+        export(run.path, "tflite")
+    with pytest.raises(DigitkitError, match="ONNX export is fp32 only"):
+        export(run.path, "onnx", precision="fp16")
+    with pytest.raises(DigitkitError, match="must end in .mlpackage"):
+        export(run.path, "coreml", tmp_path / "model.onnx")
+    (tmp_path / "half").mkdir()
+    with pytest.raises(DigitkitError, match="has no model.keras"):
+        export(tmp_path / "half", "coreml")
+
+
+def test_cli_export_and_verify(run, tmp_path, capsys):
+    out = tmp_path / "m.onnx"
+    assert main(["export", str(run.path), "--format", "onnx", "-o", str(out)]) == 0
+    capsys.readouterr()
+    assert main(["verify", str(out), "--against", str(run.path), "--limit", "200", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["agreement"] == 1.0 and report["passed"]
+    assert main(["verify", str(out), "--against", str(run.path), "--limit", "50", "--min-agreement", "1.01"]) == 1
+    assert main(["verify", str(tmp_path / "nope.onnx")]) == 2
+
+
+def test_export_source_from_keras_file(run, tmp_path):
+    source = ExportSource.load(run.model_path)
+    assert source.run is not None and source.test_accuracy is not None
