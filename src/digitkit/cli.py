@@ -38,6 +38,13 @@ EXAMPLES = {
           digitkit verify small.mlpackage --against runs/first --json
           digitkit verify runs/first/MNISTClassifier.onnx --min-agreement 0.999
         """,
+    "predict": """
+        examples:
+          digitkit predict runs/first scans/seven.png
+          digitkit predict runs/first/MNISTClassifier.mlpackage scans/ --top 3
+          digitkit predict runs/first/MNISTClassifier.onnx 'scans/*.jpg' --json
+          digitkit predict runs/first photo.jpg --save-input seen/    # see what the model saw
+        """,
     "info": """
         example:
           digitkit info
@@ -108,6 +115,13 @@ def _parser() -> argparse.ArgumentParser:
                         help="exit with status 1 below this top-1 agreement (default 0.99)")
     verify.add_argument("--limit", type=int, help="use only the first N test images")
     verify.add_argument("--json", action="store_true", help="print the report as JSON")
+
+    predict = command("predict", "Read handwritten digits in image files (any size, colour, polarity).")
+    predict.add_argument("model", help="run folder, .keras, .onnx, .mlpackage or .mlmodel")
+    predict.add_argument("images", nargs="+", help="image files, folders or glob patterns")
+    predict.add_argument("--json", action="store_true", help="print one JSON object per image")
+    predict.add_argument("--top", type=int, default=2, help="how many best classes to show (default 2)")
+    predict.add_argument("--save-input", metavar="DIR", help="write the normalised 28x28 image each file became")
 
     command("info", "Show versions, backend, device and where the data comes from.")
     return parser
@@ -186,6 +200,35 @@ def cmd_verify(args) -> int:
     return 0 if passed else 1
 
 
+def cmd_predict(args) -> int:
+    from rich.table import Table
+
+    from digitkit.predict import expand_inputs, load_classifier, predict_files
+    from digitkit.ui import console
+
+    if args.top < 1:
+        raise DigitkitError("--top must be at least 1")
+    paths = expand_inputs(args.images)
+    classifier = load_classifier(args.model)
+    rows = predict_files(classifier, paths, top=min(args.top, len(classifier.class_names)),
+                         save_input=args.save_input)
+    if args.json:
+        for row in rows:
+            print(json.dumps(row))
+    else:
+        table = Table(title=f"{classifier.name}: {len(rows)} image(s)")
+        for column in ("file", "digit", "confidence", "runner-up" if args.top == 2 else "next best"):
+            table.add_column(column)
+        for row in rows:
+            if "error" in row:
+                table.add_row(row["file"], "[red]error", "", row["error"])
+            else:
+                rest = ", ".join(f"{label} {p:.1%}" for label, p in row["top"][1:])
+                table.add_row(row["file"], row["label"], f"{row['confidence']:.1%}", rest)
+        console.print(table)
+    return 1 if any("error" in row for row in rows) else 0
+
+
 def cmd_info(args) -> int:
     import platform
 
@@ -218,7 +261,7 @@ def cmd_info(args) -> int:
 
 
 HANDLERS = {"train": cmd_train, "evaluate": cmd_evaluate, "export": cmd_export, "verify": cmd_verify,
-            "info": cmd_info}
+            "predict": cmd_predict, "info": cmd_info}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,0 +1,169 @@
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw
+from scipy import ndimage
+
+from digitkit.cli import main
+from digitkit.predict import expand_inputs, load_classifier, predict_files
+from digitkit.predict.normalize import FIELD, NormalizeError, load_image, normalize
+
+VECTORS = json.loads((Path(__file__).parents[1] / "docs" / "preprocessing_vectors.json").read_text())
+
+
+@pytest.mark.parametrize("case", VECTORS, ids=[v["name"] for v in VECTORS])
+def test_documented_test_vectors(case):
+    rgba = np.array(case["rgba"], np.uint8).reshape(case["height"], case["width"], 4)
+    image = Image.fromarray(rgba, "RGBA").convert(case["mode"])
+    assert normalize(image).image.tolist() == case["expected"]
+
+
+def digit_image(mnist, i=0, scale=8, invert=True):
+    """An MNIST test digit as a large scan: dark ink on white paper."""
+    big = Image.fromarray(mnist.x_test[i]).resize((28 * scale, 28 * scale), Image.Resampling.BICUBIC)
+    return Image.fromarray(255 - np.asarray(big)) if invert else big
+
+
+def com(image):
+    return ndimage.center_of_mass(image.astype(float))
+
+
+def test_polarity_both_ways_gives_the_same_input(mnist):
+    dark_on_light = normalize(digit_image(mnist))
+    light_on_dark = normalize(digit_image(mnist, invert=False))
+    assert dark_on_light.polarity == "dark-on-light" and light_on_dark.polarity == "light-on-dark"
+    assert np.abs(dark_on_light.image.astype(int) - light_on_dark.image.astype(int)).max() <= 1
+
+
+def test_output_is_mnist_like(mnist):
+    out = normalize(digit_image(mnist, 3)).image
+    assert out.shape == (FIELD, FIELD) and out.dtype == np.uint8 and out.max() == 255
+    rows, cols = np.flatnonzero(out.any(1)), np.flatnonzero(out.any(0))
+    assert max(rows[-1] - rows[0] + 1, cols[-1] - cols[0] + 1) in (20, 21)  # longer side fitted to 20
+    assert np.allclose(com(out), (14, 14), atol=0.5)
+    assert out[0].sum() == out[-1].sum() == 0  # a black frame, as in MNIST
+
+
+def test_rgba_over_transparent_background(mnist):
+    digit = np.asarray(digit_image(mnist, 5, invert=False))
+    rgba = np.zeros(digit.shape + (4,), np.uint8)
+    rgba[..., :3] = (20, 20, 20)  # dark strokes...
+    rgba[..., 3] = digit  # ...visible only where drawn
+    out = normalize(Image.fromarray(rgba, "RGBA"))
+    assert out.polarity == "alpha"
+    reference = normalize(Image.fromarray(digit))
+    assert np.abs(out.image.astype(int) - reference.image.astype(int)).max() <= 2
+
+
+def test_off_centre_tiny_digit_on_a_large_non_square_canvas(mnist):
+    canvas = Image.new("L", (900, 300), 235)
+    canvas.paste(digit_image(mnist, 7, scale=1), (820, 20))  # 28 px digit in a corner
+    out = normalize(canvas).image
+    assert np.allclose(com(out), (14, 14), atol=0.5)
+    rows = np.flatnonzero(out.any(1))
+    assert rows[-1] - rows[0] + 1 >= 19  # scaled up to fill the box
+
+
+def test_aspect_ratio_is_kept():
+    image = Image.new("L", (300, 300), 255)
+    ImageDraw.Draw(image).line([(150, 40), (150, 260)], fill=0, width=20)  # a tall, thin "1"
+    out = normalize(image).image
+    rows, cols = np.flatnonzero(out.any(1)), np.flatnonzero(out.any(0))
+    assert rows[-1] - rows[0] + 1 == 20
+    assert cols[-1] - cols[0] + 1 <= 6
+
+
+def test_noise_and_specks_are_removed(mnist):
+    clean = normalize(digit_image(mnist, 2)).image
+    noisy = np.asarray(digit_image(mnist, 2), np.float32)
+    rng = np.random.default_rng(0)
+    noisy = noisy - rng.uniform(0, 40, noisy.shape)  # paper texture
+    noisy[5:8, 5:8] = 0  # a speck far from the digit
+    out = normalize(Image.fromarray(np.clip(noisy, 0, 255).astype(np.uint8))).image
+    assert np.abs(out.astype(int) - clean.astype(int)).mean() < 6
+    assert np.allclose(com(out), com(clean), atol=0.6)
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda p: Image.new("L", (64, 64), 255).save(p), "no digit found"),
+    (lambda p: Image.new("RGBA", (64, 64), (0, 0, 0, 0)).save(p), "no digit found"),
+    (lambda p: p.write_bytes(b"hello, not an image"), "not an image file"),
+    (lambda p: p.write_bytes(b""), "not an image file"),
+])
+def test_bad_images(tmp_path, make, message):
+    path = tmp_path / "x.png"
+    make(path)
+    with pytest.raises(NormalizeError, match=message):
+        normalize(load_image(path))
+
+
+def test_truncated_png(tmp_path, mnist):
+    path = tmp_path / "t.png"
+    digit_image(mnist).save(path)
+    path.write_bytes(path.read_bytes()[:200])
+    with pytest.raises(NormalizeError, match="unreadable image|not an image"):
+        normalize(load_image(path))
+
+
+def test_decompression_bomb_is_refused(tmp_path):
+    path = tmp_path / "bomb.png"
+    Image.new("1", (9000, 9000), 1).save(path)  # 81 MP of nothing: a few KB on disk
+    assert path.stat().st_size < 100_000
+    with pytest.raises(NormalizeError, match="too large|more than"):
+        load_image(path)
+
+
+@pytest.fixture(scope="module")
+def keras_run(tmp_path_factory, tiny_mnist_dir):
+    from digitkit.train import TrainConfig, train
+
+    config = TrainConfig.from_preset("fast", limit=1200, batch_size=64, epochs=2, val_size=200, name="p",
+                                     runs_dir=str(tmp_path_factory.mktemp("runs")), data_dir=str(tiny_mnist_dir))
+    return train(config, quiet=True)
+
+
+def test_predict_files_reports_errors_per_file(tmp_path, mnist, keras_run):
+    digit_image(mnist, 0).save(tmp_path / "a.png")
+    digit_image(mnist, 1).convert("RGB").save(tmp_path / "b.jpg")
+    Image.new("L", (10, 10), 255).save(tmp_path / "blank.png")
+    (tmp_path / "notes.txt").write_text("skip me: not an image suffix")
+    paths = expand_inputs([str(tmp_path), str(tmp_path / "missing.png")])
+    assert [p.name for p in paths] == ["a.png", "b.jpg", "blank.png", "missing.png"]
+    rows = predict_files(load_classifier(keras_run.path), paths, top=3, save_input=tmp_path / "seen")
+    assert [("error" in r) for r in rows] == [False, False, True, True]
+    assert rows[0]["label"] in "0123456789" and len(rows[0]["probabilities"]) == 10
+    assert sum(rows[0]["probabilities"].values()) == pytest.approx(1, abs=1e-4)
+    assert rows[0]["confidence"] == max(rows[0]["probabilities"].values())
+    assert len(rows[0]["top"]) == 3
+    saved = np.asarray(Image.open(tmp_path / "seen" / "a.png"))
+    assert saved.shape == (28, 28)
+
+
+def test_cli_predict_json_and_exit_status(tmp_path, mnist, keras_run, capsys):
+    for i in range(3):
+        digit_image(mnist, i).save(tmp_path / f"{i}.png")
+    assert main(["predict", str(keras_run.path), str(tmp_path / "*.png"), "--json"]) == 0
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [Path(r["file"]).name for r in lines] == ["0.png", "1.png", "2.png"]
+    assert {"file", "label", "confidence", "probabilities"} <= set(lines[0])
+    (tmp_path / "bad.png").write_bytes(b"nope")
+    assert main(["predict", str(keras_run.path), str(tmp_path)]) == 1
+    assert "not an image file" in capsys.readouterr().out
+    assert main(["predict", str(tmp_path / "no-model"), str(tmp_path)]) == 2
+
+
+def test_exported_models_predict_like_keras(tmp_path, mnist, keras_run):
+    from digitkit.export import export
+
+    for i in range(4):
+        digit_image(mnist, i).save(tmp_path / f"{i}.png")
+    paths = expand_inputs([str(tmp_path)])
+    reference = predict_files(load_classifier(keras_run.model_path), paths)
+    for fmt in ("onnx", "coreml"):
+        model = export(keras_run.path, fmt)
+        rows = predict_files(load_classifier(model), paths)
+        assert [r["label"] for r in rows] == [r["label"] for r in reference]
+        for r, ref in zip(rows, reference):
+            assert r["confidence"] == pytest.approx(ref["confidence"], abs=1e-4)
