@@ -23,3 +23,14 @@ def tiny_mnist_dir(tmp_path_factory, mnist):
 @pytest.fixture
 def rng():
     return np.random.default_rng(0)
+
+
+@pytest.fixture(scope="session")
+def onnx_model(tmp_path_factory, tiny_mnist_dir):
+    """A quickly trained model, exported to ONNX (for the server tests)."""
+    from digitkit.export import export
+    from digitkit.train import TrainConfig, train
+
+    config = TrainConfig.from_preset("fast", limit=1200, batch_size=64, epochs=2, val_size=200, name="s",
+                                     runs_dir=str(tmp_path_factory.mktemp("runs")), data_dir=str(tiny_mnist_dir))
+    return export(train(config, quiet=True).path, "onnx")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import textwrap
 from pathlib import Path
@@ -44,6 +45,12 @@ EXAMPLES = {
           digitkit predict runs/first/MNISTClassifier.mlpackage scans/ --top 3
           digitkit predict runs/first/MNISTClassifier.onnx 'scans/*.jpg' --json
           digitkit predict runs/first photo.jpg --save-input seen/    # see what the model saw
+        """,
+    "serve": """
+        examples:
+          digitkit serve                                  # newest run in ./runs, http://127.0.0.1:8000
+          digitkit serve runs/first --port 8080
+          digitkit serve runs/first/MNISTClassifier.onnx --host 0.0.0.0   # reachable from your phone
         """,
     "info": """
         example:
@@ -122,6 +129,12 @@ def _parser() -> argparse.ArgumentParser:
     predict.add_argument("--json", action="store_true", help="print one JSON object per image")
     predict.add_argument("--top", type=int, default=2, help="how many best classes to show (default 2)")
     predict.add_argument("--save-input", metavar="DIR", help="write the normalised 28x28 image each file became")
+
+    serve = command("serve", "Serve the drawing web app and the HTTP API (predictions with onnxruntime).")
+    serve.add_argument("model", nargs="?", help="run folder, .keras or .onnx (default: the newest run in ./runs)")
+    serve.add_argument("--host", default="127.0.0.1", help="interface to bind (default 127.0.0.1: this machine only)")
+    serve.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+    serve.add_argument("--workers", type=int, default=1, help="server processes (default 1; one per core for load)")
 
     command("info", "Show versions, backend, device and where the data comes from.")
     return parser
@@ -229,6 +242,34 @@ def cmd_predict(args) -> int:
     return 1 if any("error" in row for row in rows) else 0
 
 
+def cmd_serve(args) -> int:
+    import uvicorn
+
+    from digitkit.runs import MODEL_FILE
+    from digitkit.serve.app import MODEL_ENV, OnnxClassifier, create_app
+    from digitkit.ui import console
+
+    model = args.model
+    if model is None:
+        runs = sorted(Path("runs").glob(f"*/{MODEL_FILE}"), key=lambda p: p.stat().st_mtime)
+        if not runs:
+            raise DigitkitError("no model given and no trained run in ./runs; train one first: digitkit train")
+        model = runs[-1].parent
+    if args.workers < 1:
+        raise DigitkitError("--workers must be at least 1")
+    onnx_path = OnnxClassifier.resolve(model)
+    classifier = OnnxClassifier(onnx_path)  # loaded here too, so a bad model fails before binding
+    console.print(f"Serving {classifier.name} ({onnx_path}). Open [bold]http://{args.host}:{args.port}/[/] "
+                  f"(API docs: http://{args.host}:{args.port}/docs). Ctrl-C stops.")
+    if args.workers == 1:
+        uvicorn.run(create_app(classifier), host=args.host, port=args.port, log_level="warning")
+    else:
+        os.environ[MODEL_ENV] = str(onnx_path.resolve())
+        uvicorn.run("digitkit.serve.app:app_from_env", factory=True, workers=args.workers, host=args.host,
+                    port=args.port, log_level="warning")
+    return 0
+
+
 def cmd_info(args) -> int:
     import platform
 
@@ -261,7 +302,7 @@ def cmd_info(args) -> int:
 
 
 HANDLERS = {"train": cmd_train, "evaluate": cmd_evaluate, "export": cmd_export, "verify": cmd_verify,
-            "predict": cmd_predict, "info": cmd_info}
+            "predict": cmd_predict, "serve": cmd_serve, "info": cmd_info}
 
 
 def main(argv: list[str] | None = None) -> int:

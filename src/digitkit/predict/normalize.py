@@ -5,11 +5,12 @@ and placed in a 28×28 field so that their centre of mass is at the centre. Phot
 drawings are not: this routine gets them there. The steps (docs/preprocessing.md has them with test
 vectors, for ports to JavaScript and Swift):
 
-1. Load any Pillow mode; grey level = ITU-R 601 luma in 0..1; alpha kept.
-2. Ink map. With transparency (alpha < 1 somewhere) and opaque pixels a minority, the alpha *is* the
-   ink (a drawing on a transparent canvas). Otherwise transparent pixels take the background level,
-   the background level is the median grey (ink covers less than half of an image of one digit), and
-   polarity follows from it: ink = background − grey on light paper, grey − background on dark.
+1. Load any Pillow mode; grey level = 8-bit ITU-R 601 luma; alpha kept.
+2. Ink map. With transparency (alpha < 255 somewhere) and opaque pixels a minority, the alpha *is*
+   the ink (a drawing on a transparent canvas). Otherwise transparent pixels take the background
+   level, the background level is the (lower) median grey (ink covers less than half of an image of
+   one digit), and polarity follows from it: ink = background − grey on light paper (median ≥ 128),
+   grey − background on dark.
 3. Clean: ink below ``NOISE_FRACTION`` of the strongest ink is background (paper texture, JPEG
    noise, shadows); specks under ``SPECK_FRACTION`` of the largest connected stroke are dropped.
 4. Crop to the ink's bounding box; thin strokes (relative to the digit's size) are thickened so
@@ -76,43 +77,53 @@ def load_image(source) -> Image.Image:
 
 
 def _grey_and_alpha(image: Image.Image) -> tuple[np.ndarray, np.ndarray | None]:
-    if image.mode == "P":
-        image = image.convert("RGBA")
-    has_alpha = image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info
-    if has_alpha:
-        rgba = image.convert("RGBA")
-        alpha = np.asarray(rgba.getchannel("A"), np.float32) / 255
-        grey = np.asarray(rgba.convert("RGB").convert("L"), np.float32) / 255
-        return grey, alpha if alpha.min() < 1 else None
-    if image.mode in ("I", "I;16", "F"):
+    """uint8 grey (luma) and, when some pixel is transparent, uint8 alpha."""
+    if image.mode in ("I", "I;16", "F"):  # 16/32-bit greys: stretch to 8 bits
         arr = np.asarray(image, np.float32)
-        span = arr.max() - arr.min()
-        return (arr - arr.min()) / (span if span else 1), None
-    return np.asarray(image.convert("L"), np.float32) / 255, None
+        span = float(arr.max() - arr.min()) or 1.0
+        return ((arr - arr.min()) * (255 / span)).round().astype(np.uint8), None
+    if image.mode == "P" or "transparency" in image.info:
+        image = image.convert("RGBA")
+    if image.mode in ("RGBA", "LA", "PA", "La", "RGBa"):
+        alpha = np.asarray(image.getchannel("A"))
+        grey = np.asarray(image.convert("L"))
+        return grey, alpha if alpha.min() < 255 else None
+    return np.asarray(image if image.mode == "L" else image.convert("L")), None
+
+
+def _median(values: np.ndarray) -> int:
+    """Lower median of uint8 values, from their histogram (O(n), no sort)."""
+    counts = np.cumsum(np.bincount(values.reshape(-1), minlength=256))
+    return int(np.searchsorted(counts, (values.size - 1) // 2, side="right"))
 
 
 def ink_map(image: Image.Image) -> tuple[np.ndarray, str]:
     """Ink strength in 0..1 per pixel (0 = background), and the polarity that was detected."""
     grey, alpha = _grey_and_alpha(image)
     if alpha is not None:
-        opaque = alpha > 0.5
+        opaque = alpha > 127
         if opaque.mean() < 0.5:
-            return alpha, "alpha"
-        background = float(np.median(grey[opaque]))
-        grey = np.where(opaque, grey, background)
-    background = float(np.median(grey))
-    if background >= 0.5:
-        return np.clip(background - grey, 0, 1), "dark-on-light"
-    return np.clip(grey - background, 0, 1), "light-on-dark"
+            return alpha.astype(np.float32) / 255, "alpha"
+        grey = np.where(opaque, grey, _median(grey[opaque])).astype(np.uint8)
+    background = _median(grey)
+    grey = grey.astype(np.float32)
+    if background >= 128:
+        return np.clip((background - grey) / 255, 0, 1), "dark-on-light"
+    return np.clip((grey - background) / 255, 0, 1), "light-on-dark"
 
 
 def _clean(ink: np.ndarray) -> np.ndarray:
+    """Drop faint ink and specks; returns the ink cropped to the bounding box of what is left."""
     ink = np.where(ink >= NOISE_FRACTION * ink.max(), ink, 0)
+    rows, cols = np.flatnonzero(ink.any(axis=1)), np.flatnonzero(ink.any(axis=0))
+    ink = ink[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]  # labelling the crop is much cheaper
     labels, count = ndimage.label(ink > 0)
     if count > 1:
-        sizes = ndimage.sum_labels(np.ones_like(ink), labels, index=np.arange(1, count + 1))
+        sizes = np.bincount(labels.reshape(-1))[1:]
         keep = np.flatnonzero(sizes >= SPECK_FRACTION * sizes.max()) + 1
         ink = np.where(np.isin(labels, keep), ink, 0)
+        rows, cols = np.flatnonzero(ink.any(axis=1)), np.flatnonzero(ink.any(axis=0))
+        ink = ink[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
     return ink
 
 
@@ -129,8 +140,6 @@ def normalize(image: Image.Image) -> Normalized:
     if ink.max() < MIN_CONTRAST:
         raise NormalizeError("no digit found: the image is blank")
     ink = _clean(ink)
-    rows, cols = np.flatnonzero(ink.any(axis=1)), np.flatnonzero(ink.any(axis=0))
-    ink = ink[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
     longer = max(ink.shape)
     width = _stroke_width(ink > 0)
     wanted = TARGET_STROKE * longer
