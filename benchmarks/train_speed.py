@@ -37,7 +37,7 @@ def measure(recipe: str, seed: int, runs_dir: str) -> dict:
         curve.append((logs["seconds"], float((probs.argmax(1) == test.y_test).mean())))
 
     start = time.perf_counter()
-    run = train(TrainConfig.from_preset(recipe, seed=seed, name=recipe, runs_dir=runs_dir),
+    run = train(TrainConfig.from_preset(recipe, seed=seed, name=recipe, runs_dir=runs_dir, overwrite=True),
                 on_epoch_end=on_epoch_end, quiet=True)
     wall = time.perf_counter() - start
     metrics = json.loads((run.path / "metrics.json").read_text())
@@ -62,19 +62,21 @@ def main() -> None:
                         choices=list(PRESETS))
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", help="write the results here too")
+    parser.add_argument("--runs-dir", help="keep the run folders here (default: a temporary folder)")
     args = parser.parse_args()
 
     dev = device()
     name = torch.cuda.get_device_name(dev) if dev.type == "cuda" else f"CPU, {torch.get_num_threads()} threads"
     print(f"device: {name}", flush=True)
     rows = []
-    with tempfile.TemporaryDirectory() as runs_dir:
+    with tempfile.TemporaryDirectory() as tmp:
+        runs_dir = args.runs_dir or tmp
         for recipe in args.recipes:
             rows.append(measure(recipe, args.seed, runs_dir))
             print(json.dumps(rows[-1]), flush=True)
 
     base = next((r for r in rows if r["recipe"] == "tutorial"), None)
-    print(f"\n| recipe | model | epochs | train s | to 99.0% s | to 99.5% s | final test acc | time vs tutorial |")
+    print("\n| recipe | model | epochs | train s | to 99.0% s | to 99.5% s | final test acc | time vs tutorial |")
     print("|---|---|---|---|---|---|---|---|")
     for r in rows:
         ratio = f"{r['train_seconds'] / base['train_seconds']:.2f}x" if base else "-"

@@ -1,5 +1,5 @@
 """Write docs/preprocessing_vectors.json: small input images and the 28x28 arrays that
-digitkit.predict.normalize makes of them. Ports of the routine (JavaScript, Swift) check against it.
+digitkit.predict.preprocessing makes of them. Ports of the routine (JavaScript, Swift) check against it.
 
     python docs/make_preprocessing_vectors.py
 """
@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
-from digitkit.predict.normalize import normalize
+from digitkit.predict.preprocessing import normalize
 
 
 def seven(size=(40, 60), ink=0, paper=255, width=5, mode="L"):

@@ -1,7 +1,6 @@
 """The drawing page in a real browser: Debian's Chromium driven by Playwright, against
 `digitkit serve` started as a user would, on loopback. Saves a screenshot to test-artifacts/."""
 
-import json
 import shutil
 import socket
 import subprocess

@@ -41,6 +41,7 @@ def test_evaluate_corrupt_model(tmp_path, capsys):
 def test_train_bad_data_dir(tmp_path, capsys):
     assert main(["train", "--data-dir", str(tmp_path), "--runs-dir", str(tmp_path / "runs")]) == 2
     assert "does not hold the mnist files" in capsys.readouterr().err
+    assert not (tmp_path / "runs").exists()  # no half-made run folder
 
 
 def test_train_then_evaluate(tmp_path, tiny_mnist_dir, capsys):

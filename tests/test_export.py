@@ -124,8 +124,12 @@ def test_blob_reader_matches_coremltools(mlpackage):
 
 
 def test_export_all_writes_table(run, tmp_path):
-    table = export_all(run.path, tmp_path, limit=100)
+    table = export_all(run.path, tmp_path, limit=300)
     assert len(table["variants"]) == 7
+    # One Keras model serves all seven exports: each must agree with it (an export must not alter it).
+    minimum = {("fp32", "none"): 1.0, ("fp16", "none"): 0.99, ("fp32", "int8"): 0.98, ("fp32", "palettize4"): 0.85}
+    for row in table["variants"]:
+        assert row["agreement"] >= minimum[(row["precision"], row["compression"])], row
     assert (tmp_path / "variants.md").read_text().count("\n| ") == 8  # header + 7 rows
     assert json.loads((tmp_path / "variants.json").read_text()) == table
     assert {r["file"] for r in table["variants"]} == {p.name for p in tmp_path.iterdir()} - {"variants.md", "variants.json"}
@@ -183,6 +187,29 @@ def test_cli_export_and_verify(run, tmp_path, capsys):
     assert report["agreement"] == 1.0 and report["passed"]
     assert main(["verify", str(out), "--against", str(run.path), "--limit", "50", "--min-agreement", "1.01"]) == 1
     assert main(["verify", str(tmp_path / "nope.onnx")]) == 2
+
+
+def test_export_leaves_the_keras_model_unchanged(run):
+    import torch
+
+    source = ExportSource.load(run.path)
+    before = [w.copy() for w in source.model.get_weights()]
+    from digitkit.export.core import _coreml_model
+
+    _coreml_model(source, "coreml", "fp32", "none")
+    for old, new in zip(before, source.model.get_weights()):
+        np.testing.assert_array_equal(old, new)
+    assert torch.is_tensor(next(iter(source.model.parameters())))
+
+
+def test_keras_file_loads_in_a_fresh_process(run):
+    import subprocess
+    import sys
+
+    code = f"from digitkit.predict import load_classifier; print(load_classifier({str(run.model_path)!r}).class_names)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "'9'" in out.stdout
 
 
 def test_export_source_from_keras_file(run, tmp_path):

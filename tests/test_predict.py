@@ -8,7 +8,7 @@ from scipy import ndimage
 
 from digitkit.cli import main
 from digitkit.predict import expand_inputs, load_classifier, predict_files
-from digitkit.predict.normalize import FIELD, NormalizeError, load_image, normalize
+from digitkit.predict.preprocessing import FIELD, NormalizeError, load_image, normalize
 
 VECTORS = json.loads((Path(__file__).parents[1] / "docs" / "preprocessing_vectors.json").read_text())
 

@@ -123,8 +123,9 @@ class Run:
 
 def load_keras_model(path: str | Path):
     """Load a ``.keras`` file with a clear error for missing or corrupt files."""
-    import digitkit  # noqa: F401
     import keras
+
+    import digitkit.models  # noqa: F401  (registers digitkit's custom layers for deserialisation)
 
     path = Path(path)
     if not path.is_file():

@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import io
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from digitkit import DigitkitError, __version__
@@ -31,7 +31,6 @@ class ExportSource:
     class_names: tuple[str, ...] = tuple(str(d) for d in range(10))
     test_accuracy: float | None = None
     run: Run | None = None
-    extra: dict = field(default_factory=dict)
 
     @classmethod
     def load(cls, path: str | Path) -> "ExportSource":

@@ -27,5 +27,12 @@ def exported_program(keras_model) -> torch.export.ExportedProgram:
     module = NCHWImageModel(keras_model).eval()
     example = torch.zeros(1, 1, 28, 28)
     with torch.no_grad():
-        program = torch.export.export(module, (example,))
-    return program.run_decompositions()
+        program = torch.export.export(module, (example,)).run_decompositions()
+    # The program shares its tensors with the Keras model, and coremltools 9.0 edits some constants in
+    # place (batch-norm statistics) through NumPy views: give it copies, or the Keras model changes.
+    for table in (program.state_dict, program.constants):
+        for name, tensor in list(table.items()):
+            if isinstance(tensor, torch.Tensor):
+                copy = tensor.detach().clone()
+                table[name] = torch.nn.Parameter(copy, requires_grad=False) if isinstance(tensor, torch.nn.Parameter) else copy
+    return program

@@ -12,7 +12,7 @@ import numpy as np
 from PIL import Image
 
 from digitkit import DigitkitError
-from digitkit.predict.normalize import Normalized, NormalizeError, load_image, normalize
+from digitkit.predict.preprocessing import Normalized, NormalizeError, load_image, normalize
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".pgm", ".ppm", ".pbm"}
 

@@ -26,7 +26,7 @@ from PIL import Image
 from pydantic import BaseModel, Field
 
 from digitkit import DigitkitError
-from digitkit.predict.normalize import NormalizeError, load_image, normalize
+from digitkit.predict.preprocessing import NormalizeError, load_image, normalize
 
 MAX_BODY_BYTES = 2 * 1024 * 1024
 STATIC = Path(__file__).with_name("static")
