@@ -101,3 +101,16 @@ def test_missing_model_file(tmp_path):
 
     with pytest.raises(DigitkitError, match="not found"):
         OnnxClassifier.load(tmp_path / "none.onnx")
+
+
+def test_taken_port_is_a_clear_error():
+    import socket
+
+    from digitkit import DigitkitError
+    from digitkit.serve.app import _listening_socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        with pytest.raises(DigitkitError, match="choose another --port"):
+            _listening_socket("127.0.0.1", taken.getsockname()[1])

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import textwrap
 from pathlib import Path
@@ -243,10 +242,8 @@ def cmd_predict(args) -> int:
 
 
 def cmd_serve(args) -> int:
-    import uvicorn
-
     from digitkit.runs import MODEL_FILE
-    from digitkit.serve.app import MODEL_ENV, OnnxClassifier, create_app
+    from digitkit.serve.app import OnnxClassifier, run_server
     from digitkit.ui import console
 
     model = args.model
@@ -261,12 +258,7 @@ def cmd_serve(args) -> int:
     classifier = OnnxClassifier(onnx_path)  # loaded here too, so a bad model fails before binding
     console.print(f"Serving {classifier.name} ({onnx_path}). Open [bold]http://{args.host}:{args.port}/[/] "
                   f"(API docs: http://{args.host}:{args.port}/docs). Ctrl-C stops.")
-    if args.workers == 1:
-        uvicorn.run(create_app(classifier), host=args.host, port=args.port, log_level="warning")
-    else:
-        os.environ[MODEL_ENV] = str(onnx_path.resolve())
-        uvicorn.run("digitkit.serve.app:app_from_env", factory=True, workers=args.workers, host=args.host,
-                    port=args.port, log_level="warning")
+    run_server(onnx_path, args.host, args.port, args.workers)
     return 0
 
 

@@ -14,7 +14,11 @@ Contract of ``POST /api/predict`` (also in the OpenAPI docs at ``/docs``):
 from __future__ import annotations
 
 import json
+import multiprocessing
 import os
+import signal
+import socket
+import sys
 import tempfile
 from pathlib import Path
 
@@ -142,6 +146,65 @@ MODEL_ENV = "DIGITKIT_SERVE_MODEL"
 def app_from_env() -> FastAPI:
     """App factory for uvicorn worker processes: the ONNX path comes from $DIGITKIT_SERVE_MODEL."""
     return create_app(OnnxClassifier(Path(os.environ[MODEL_ENV])))
+
+
+def run_server(onnx_path: Path, host: str, port: int, workers: int = 1) -> None:
+    """Serve until interrupted. Several workers on Linux each listen on the port with SO_REUSEPORT,
+    so the kernel spreads connections over them; uvicorn's own ``workers`` share one socket, and
+    asyncio accepts new connections in bursts, so one worker can end up with nearly all of them."""
+    import uvicorn
+
+    if workers == 1:
+        uvicorn.run(create_app(OnnxClassifier(onnx_path)), host=host, port=port, log_level="warning")
+        return
+    if not sys.platform.startswith("linux"):
+        os.environ[MODEL_ENV] = str(Path(onnx_path).resolve())
+        uvicorn.run("digitkit.serve.app:app_from_env", factory=True, workers=workers, host=host, port=port,
+                    log_level="warning")
+        return
+    _listening_socket(host, port).close()  # fail here, clearly, if the port is taken
+    context = multiprocessing.get_context("spawn")
+    processes = [context.Process(target=_reuseport_worker, args=(str(onnx_path), host, port), daemon=True)
+                 for _ in range(workers)]
+    for process in processes:
+        process.start()
+    # Stop the workers whether the server is stopped with Ctrl-C or with SIGTERM.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    try:
+        for process in processes:
+            process.join()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        for process in processes:
+            process.terminate()
+        for process in processes:
+            process.join(5)
+
+
+def _listening_socket(host: str, port: int) -> socket.socket:
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as err:
+        sock.close()
+        raise DigitkitError(f"cannot listen on {host}:{port} ({err.strerror}); choose another --port") from None
+    return sock
+
+
+def _reuseport_worker(onnx_path: str, host: str, port: int) -> None:
+    import ctypes
+    import uvicorn
+
+    # Die with the parent even if it is killed outright (PR_SET_PDEATHSIG = 1).
+    ctypes.CDLL(None).prctl(1, signal.SIGTERM)
+
+    sock = _listening_socket(host, port)
+    sock.listen(2048)
+    config = uvicorn.Config(create_app(OnnxClassifier(Path(onnx_path))), log_level="warning")
+    uvicorn.Server(config).run(sockets=[sock])
 
 
 def create_app(classifier: OnnxClassifier) -> FastAPI:
