@@ -5,12 +5,12 @@ import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
 
-from digitkit.serve import MAX_BODY_BYTES, OnnxClassifier, create_app
+from digitkit.serve import MAX_BODY_BYTES, create_app, load_onnx, resolve_onnx
 
 
 @pytest.fixture(scope="module")
 def client(onnx_model):
-    return TestClient(create_app(OnnxClassifier.load(onnx_model)))
+    return TestClient(create_app(load_onnx(resolve_onnx(onnx_model))))
 
 
 def png(array) -> bytes:
@@ -100,7 +100,7 @@ def test_missing_model_file(tmp_path):
     from digitkit import DigitkitError
 
     with pytest.raises(DigitkitError, match="not found"):
-        OnnxClassifier.load(tmp_path / "none.onnx")
+        resolve_onnx(tmp_path / "none.onnx")
 
 
 def test_taken_port_is_a_clear_error():

@@ -243,7 +243,7 @@ def cmd_predict(args) -> int:
 
 def cmd_serve(args) -> int:
     from digitkit.runs import MODEL_FILE
-    from digitkit.serve.app import OnnxClassifier, run_server
+    from digitkit.serve.app import load_onnx, resolve_onnx, run_server
     from digitkit.ui import console
 
     model = args.model
@@ -254,8 +254,8 @@ def cmd_serve(args) -> int:
         model = runs[-1].parent
     if args.workers < 1:
         raise DigitkitError("--workers must be at least 1")
-    onnx_path = OnnxClassifier.resolve(model)
-    classifier = OnnxClassifier(onnx_path)  # loaded here too, so a bad model fails before binding
+    onnx_path = resolve_onnx(model)
+    classifier = load_onnx(onnx_path)  # loaded here too, so a bad model fails before binding
     console.print(f"Serving {classifier.name} ({onnx_path}). Open [bold]http://{args.host}:{args.port}/[/] "
                   f"(API docs: http://{args.host}:{args.port}/docs). Ctrl-C stops.")
     run_server(onnx_path, args.host, args.port, args.workers)

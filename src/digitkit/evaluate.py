@@ -45,8 +45,10 @@ def predict_dataset(model, images: np.ndarray) -> np.ndarray:
     return predict_probs(model, to_tensor(images, device())).cpu().numpy()
 
 
-def evaluate_model(model, data: Dataset) -> dict:
-    """Evaluate on the dataset's test split (and only here is the test split used)."""
+def evaluate_model(model, data: Dataset) -> tuple[dict, np.ndarray]:
+    """Evaluate on the dataset's test split (and only here is the test split used).
+
+    Returns the report and the test-set probabilities (the pictures reuse them)."""
     probs = predict_dataset(model, data.x_test)
     pred = probs.argmax(axis=1)
     picked = probs[np.arange(len(pred)), data.y_test]
@@ -57,16 +59,16 @@ def evaluate_model(model, data: Dataset) -> dict:
         "test_accuracy": report.pop("accuracy"),
         "test_loss": float(-np.log(np.clip(picked, 1e-7, 1)).mean()),
         **report,
-    }
+    }, probs
 
 
-def save_report_figures(run: Run, model, data: Dataset, report: dict, history: list[dict] | None = None) -> None:
+def save_report_figures(run: Run, data: Dataset, report: dict, probs: np.ndarray,
+                        history: list[dict] | None = None) -> None:
     from digitkit import plots
 
     if history:
         plots.training_curves(history, run.path / "curves.png")
     plots.confusion_matrix_figure(np.array(report["confusion_matrix"]), data.class_names, run.path / "confusion_matrix.png")
-    probs = predict_dataset(model, data.x_test)
     plots.misclassified_grid(data.x_test, data.y_test, probs, data.class_names, run.path / "misclassified.png")
 
 
@@ -75,8 +77,8 @@ def evaluate_run(run_path, data_dir=None) -> tuple[Run, dict]:
     run = Run.open(run_path)
     config = run.config
     data = load_dataset(config.get("dataset", "mnist"), data_dir or config.get("data_dir"))
-    model = run.load_model()
-    report = evaluate_model(model, data) | {"run": run.name, "model": config.get("model")}
+    report, probs = evaluate_model(run.load_model(), data)
+    report |= {"run": run.name, "model": config.get("model")}
     atomic_write_json(run.path / "evaluation.json", report)
-    save_report_figures(run, model, data, report)
+    save_report_figures(run, data, report, probs)
     return run, report

@@ -259,7 +259,7 @@ def train(config: TrainConfig, on_epoch_end=None, quiet: bool = False) -> Run:
     save_model_atomic(best, run.model_path)
     checkpoint.unlink()
     atomic_write_json(run.path / "history.json", history)
-    report = evaluate_model(best, data)
+    report, probs = evaluate_model(best, data)
     metrics = report | {
         "model": config.model,
         "parameters": int(best.count_params()),
@@ -269,7 +269,7 @@ def train(config: TrainConfig, on_epoch_end=None, quiet: bool = False) -> Run:
         "device": dev.type,
     }
     atomic_write_json(run.path / "metrics.json", metrics)
-    save_report_figures(run, best, data, report, history)
+    save_report_figures(run, data, report, probs, history)
     if not quiet:
         console.print(
             f"Test accuracy [bold]{metrics['test_accuracy']:.2%}[/] (loss {metrics['test_loss']:.4f}); "

@@ -42,18 +42,8 @@ def load_classifier(path: str | Path) -> Classifier:
                           list(source.class_names))
     from digitkit.verify import load_exported
 
-    runner = load_exported(path)
-    labels = list(SPECS["mnist"].class_names)
-    if path.suffix in (".mlpackage", ".mlmodel"):
-        from digitkit.verify.coreml import CoreMLModel
-
-        labels = CoreMLModel(path).class_labels or labels
-    elif path.suffix == ".onnx":
-        import onnx
-
-        props = {p.key: p.value for p in onnx.load(str(path), load_external_data=False).metadata_props}
-        labels = props["labels"].split(",") if "labels" in props else labels
-    return Classifier(path.name, runner, labels)
+    runner, labels = load_exported(path)
+    return Classifier(path.name, runner, labels or list(SPECS["mnist"].class_names))
 
 
 def expand_inputs(items: list[str]) -> list[Path]:

@@ -31,6 +31,7 @@ from pydantic import BaseModel, Field
 
 from digitkit import DigitkitError
 from digitkit.predict.preprocessing import NormalizeError, load_image, normalize
+from digitkit.verify import OnnxModel
 
 MAX_BODY_BYTES = 2 * 1024 * 1024
 STATIC = Path(__file__).with_name("static")
@@ -61,46 +62,25 @@ class Problem(BaseModel):
     detail: str
 
 
-class OnnxClassifier:
-    """An ONNX image classifier in onnxruntime, loaded once."""
+def resolve_onnx(model: str | Path) -> Path:
+    """The ONNX file to serve: the given .onnx, or a run folder / .keras exported on the fly
+    (a run's own up-to-date MNISTClassifier.onnx is reused)."""
+    model = Path(model)
+    if model.suffix == ".onnx":
+        if not model.is_file():
+            raise DigitkitError(f"{model}: model file not found")
+        return model
+    from digitkit.export import export
 
-    def __init__(self, path: Path):
-        import onnx
-        import onnxruntime as ort
+    existing = model / "MNISTClassifier.onnx"
+    if model.is_dir() and existing.is_file() and existing.stat().st_mtime >= (model / "model.keras").stat().st_mtime:
+        return existing
+    return export(model, "onnx", Path(tempfile.mkdtemp(prefix="digitkit-serve-")) / "model.onnx")
 
-        self.path = Path(path)
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = 1  # one tiny image per request: threads only add latency
-        self.session = ort.InferenceSession(str(self.path), options, providers=["CPUExecutionProvider"])
-        self.input_name = self.session.get_inputs()[0].name
-        props = {p.key: p.value for p in onnx.load(str(self.path), load_external_data=False).metadata_props}
-        self.labels = props.get("labels", ",".join(map(str, range(10)))).split(",")
-        self.test_accuracy = float(props["test_accuracy"]) if "test_accuracy" in props else None
-        self.name = props.get("run", self.path.stem)
 
-    @staticmethod
-    def resolve(model: str | Path) -> Path:
-        """The ONNX file to serve: the given .onnx, or a run folder / .keras exported on the fly
-        (a run's own up-to-date MNISTClassifier.onnx is reused)."""
-        model = Path(model)
-        if model.suffix == ".onnx":
-            if not model.is_file():
-                raise DigitkitError(f"{model}: model file not found")
-            return model
-        from digitkit.export import export
-
-        existing = model / "MNISTClassifier.onnx"
-        if model.is_dir() and existing.is_file() and existing.stat().st_mtime >= (model / "model.keras").stat().st_mtime:
-            return existing
-        return export(model, "onnx", Path(tempfile.mkdtemp(prefix="digitkit-serve-")) / "model.onnx")
-
-    @classmethod
-    def load(cls, model: str | Path) -> "OnnxClassifier":
-        return cls(cls.resolve(model))
-
-    def predict(self, image28: np.ndarray) -> np.ndarray:
-        x = image28.astype(np.float32)[None, None] / 255.0
-        return self.session.run(None, {self.input_name: x})[0][0]
+def load_onnx(path: str | Path) -> OnnxModel:
+    """The served model; one thread per worker, since each request is one small image."""
+    return OnnxModel(path, threads=1)
 
 
 def _problem(status: int, detail: str) -> JSONResponse:
@@ -145,7 +125,7 @@ MODEL_ENV = "DIGITKIT_SERVE_MODEL"
 
 def app_from_env() -> FastAPI:
     """App factory for uvicorn worker processes: the ONNX path comes from $DIGITKIT_SERVE_MODEL."""
-    return create_app(OnnxClassifier(Path(os.environ[MODEL_ENV])))
+    return create_app(load_onnx(os.environ[MODEL_ENV]))
 
 
 def run_server(onnx_path: Path, host: str, port: int, workers: int = 1) -> None:
@@ -155,7 +135,7 @@ def run_server(onnx_path: Path, host: str, port: int, workers: int = 1) -> None:
     import uvicorn
 
     if workers == 1:
-        uvicorn.run(create_app(OnnxClassifier(onnx_path)), host=host, port=port, log_level="warning")
+        uvicorn.run(create_app(load_onnx(onnx_path)), host=host, port=port, log_level="warning")
         return
     if not sys.platform.startswith("linux"):
         os.environ[MODEL_ENV] = str(Path(onnx_path).resolve())
@@ -203,11 +183,11 @@ def _reuseport_worker(onnx_path: str, host: str, port: int) -> None:
 
     sock = _listening_socket(host, port)
     sock.listen(2048)
-    config = uvicorn.Config(create_app(OnnxClassifier(Path(onnx_path))), log_level="warning")
+    config = uvicorn.Config(create_app(load_onnx(onnx_path)), log_level="warning")
     uvicorn.Server(config).run(sockets=[sock])
 
 
-def create_app(classifier: OnnxClassifier) -> FastAPI:
+def create_app(classifier: OnnxModel) -> FastAPI:
     app = FastAPI(
         title="digitkit",
         summary="Draw a digit, or send an image, and see what the model reads.",

@@ -11,35 +11,52 @@ import numpy as np
 from digitkit import DigitkitError
 
 
+class OnnxModel:
+    """An ONNX image classifier in onnxruntime, with the labels and test accuracy its metadata holds."""
+
+    def __init__(self, path: str | Path, threads: int | None = None):
+        import onnx
+        import onnxruntime as ort
+
+        self.path = Path(path)
+        options = ort.SessionOptions()
+        if threads:
+            options.intra_op_num_threads = threads
+        try:
+            self.session = ort.InferenceSession(str(self.path), options, providers=["CPUExecutionProvider"])
+            props = {p.key: p.value for p in onnx.load(str(self.path), load_external_data=False).metadata_props}
+        except Exception as err:  # onnxruntime and onnx raise their own exception types
+            raise DigitkitError(f"{self.path}: not a loadable ONNX model ({type(err).__name__}: {err})") from None
+        self.input_name = self.session.get_inputs()[0].name
+        self.labels = props.get("labels", ",".join(map(str, range(10)))).split(",")
+        self.test_accuracy = float(props["test_accuracy"]) if "test_accuracy" in props else None
+        self.name = props.get("run", self.path.stem)
+
+    def predict_batch(self, images: np.ndarray, batch_size: int = 1000) -> np.ndarray:
+        """Probabilities (N, classes) for uint8 (N, 28, 28) images."""
+        x = images.astype(np.float32)[:, None] / 255.0
+        return np.concatenate([self.session.run(None, {self.input_name: x[i : i + batch_size]})[0]
+                               for i in range(0, len(x), batch_size)])
+
+    def predict(self, image: np.ndarray) -> np.ndarray:
+        """Probabilities (classes,) for one uint8 (28, 28) image."""
+        return self.predict_batch(image[None])[0]
+
+
 def load_exported(path: str | Path):
-    """A callable ``images uint8 (N, 28, 28) → probabilities (N, classes)`` for an exported file."""
+    """``(predict, labels)`` for an exported file: ``predict(images uint8 (N, 28, 28)) → (N, classes)``."""
     path = Path(path)
     if not path.exists():
         raise DigitkitError(f"{path}: model file not found")
     if path.suffix == ".onnx":
-        return _onnx_runner(path)
+        model = OnnxModel(path)
+        return model.predict_batch, model.labels
     if path.suffix in (".mlpackage", ".mlmodel"):
         from digitkit.verify.coreml import CoreMLModel
 
-        model = CoreMLModel(path)
-        return lambda images: model.predict(images).probabilities
+        coreml = CoreMLModel(path)
+        return (lambda images: coreml.predict(images).probabilities), coreml.class_labels
     raise DigitkitError(f"{path}: unsupported model file; give a .mlpackage, .mlmodel or .onnx")
-
-
-def _onnx_runner(path: Path):
-    import onnxruntime as ort
-
-    try:
-        session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    except Exception as err:  # onnxruntime raises its own exception types
-        raise DigitkitError(f"{path}: not a loadable ONNX model ({type(err).__name__}: {err})") from None
-    name = session.get_inputs()[0].name
-
-    def run(images: np.ndarray) -> np.ndarray:
-        x = images.astype(np.float32)[:, None] / 255.0
-        return np.concatenate([session.run(None, {name: x[i : i + 1000]})[0] for i in range(0, len(x), 1000)])
-
-    return run
 
 
 def _find_run(path: Path):
@@ -62,7 +79,7 @@ def verify(model_path: str | Path, against=None, limit: int | None = None) -> di
     from digitkit.export.core import ExportSource, file_size
 
     model_path = Path(model_path)
-    runner = load_exported(model_path)
+    runner, _ = load_exported(model_path)
     if against is None:
         against = _find_run(model_path).path
     source = against if isinstance(against, ExportSource) else ExportSource.load(against)
