@@ -60,15 +60,16 @@ MODEL_PRESET = {"digitnet": "default", "digitnet-small": "fast", "digitnet-large
 class TrainConfig:
     """Everything a run depends on; saved as ``config.json`` in the run folder."""
 
-    model: str = "digitnet"
-    epochs: int = 8
-    batch_size: int = 256
-    lr: float = 8e-3
-    schedule: str = "onecycle"
-    optimizer: str = "adamw"
-    weight_decay: float = 5e-4
-    label_smoothing: float = 0.1
-    augment: bool = True
+    # The recipe's fields default to the "default" preset's.
+    model: str = PRESETS["default"].model
+    epochs: int = PRESETS["default"].epochs
+    batch_size: int = PRESETS["default"].batch_size
+    lr: float = PRESETS["default"].lr
+    schedule: str = PRESETS["default"].schedule
+    optimizer: str = PRESETS["default"].optimizer
+    weight_decay: float = PRESETS["default"].weight_decay
+    label_smoothing: float = PRESETS["default"].label_smoothing
+    augment: bool = PRESETS["default"].augment
     preset: str | None = "default"
     seed: int = 0
     dataset: str = "mnist"

@@ -220,18 +220,19 @@ def export_all(source: ExportSource | str | Path, out_dir: str | Path | None = N
     """Write every variant, verify each (on the first ``limit`` test images; default all), and write
     a table (Markdown + JSON) of size, accuracy and agreement."""
     from digitkit.runs import atomic_write_bytes, atomic_write_json
-    from digitkit.verify import verify
+    from digitkit.verify import Reference, verify
 
     if not isinstance(source, ExportSource):
         source = ExportSource.load(source)
     out_dir = Path(out_dir) if out_dir else (source.run.path if source.run else Path(".")) / "exports"
     out_dir.mkdir(parents=True, exist_ok=True)
+    reference = Reference.of(source, limit)  # the Keras predictions, computed once for all variants
     rows = []
     for fmt, precision, compress in VARIANTS:
         suffix = "" if (precision, compress) == ("fp32", "none") else f"-{precision}" + (
             f"-{compress}" if compress != "none" else "")
         path = export(source, fmt, out_dir / f"{source.model_name}{suffix}{FORMATS[fmt]}", precision, compress)
-        report = verify(path, source, limit)
+        report = verify(path, reference)
         rows.append({"format": fmt, "precision": precision, "compression": compress, "file": path.name,
                      "size_bytes": report["size_bytes"], "test_accuracy": report["test_accuracy"],
                      "agreement": report["agreement"], "max_abs_diff": report["max_abs_diff"]})

@@ -4,6 +4,7 @@ on the 10,000 MNIST test images: top-1 agreement, max |Δ probability|, its own 
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -68,24 +69,40 @@ def _find_run(path: Path):
     raise DigitkitError(f"{path} is not inside a run folder; pass --against RUN (the run it was exported from)")
 
 
+@dataclass
+class Reference:
+    """The Keras model's probabilities on the (first ``limit``) test images, to compare exports with."""
+
+    name: str
+    images: np.ndarray
+    labels: np.ndarray
+    probs: np.ndarray
+
+    @classmethod
+    def of(cls, source, limit: int | None = None) -> "Reference":
+        from digitkit.data import load_dataset
+        from digitkit.evaluate import predict_dataset
+
+        data = load_dataset(source.dataset)
+        images = data.x_test[:limit]
+        return cls(source.name, images, data.y_test[:limit], predict_dataset(source.model, images))
+
+
 def verify(model_path: str | Path, against=None, limit: int | None = None) -> dict:
     """Compare an exported file with its Keras model on the test set; returns the report dict.
 
-    ``against`` is a run folder, a ``.keras`` file or an ``ExportSource``; by default the run folder
-    the exported file lies in.
+    ``against`` is a run folder, a ``.keras`` file, an ``ExportSource`` or a :class:`Reference`
+    (several exports of one model share one); by default the run folder the exported file lies in.
     """
-    from digitkit.data import load_dataset
-    from digitkit.evaluate import predict_dataset
     from digitkit.export.core import ExportSource, file_size
 
     model_path = Path(model_path)
     runner, _ = load_exported(model_path)
     if against is None:
         against = _find_run(model_path).path
-    source = against if isinstance(against, ExportSource) else ExportSource.load(against)
-    data = load_dataset(source.dataset)
-    images, labels = data.x_test[:limit], data.y_test[:limit]
-    reference = predict_dataset(source.model, images)
+    if not isinstance(against, Reference):
+        against = Reference.of(against if isinstance(against, ExportSource) else ExportSource.load(against), limit)
+    images, labels, reference = against.images, against.labels, against.probs
     start = time.perf_counter()
     probs = runner(images)
     seconds = time.perf_counter() - start
@@ -95,7 +112,7 @@ def verify(model_path: str | Path, against=None, limit: int | None = None) -> di
     agree = probs.argmax(1) == reference.argmax(1)
     return {
         "model": str(model_path),
-        "against": source.name,
+        "against": against.name,
         "images": int(len(images)),
         "agreement": float(agree.mean()),
         "disagreements": int((~agree).sum()),

@@ -8,6 +8,7 @@ classifier outputs, so an exported file can be checked where it was made.
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -87,7 +88,7 @@ class CoreMLModel:
             raise DigitkitError(f"{self.path}: Core ML model type '{self.kind}' is not supported "
                                 "(digitkit runs ML Programs and NeuralNetworks)")
 
-    @property
+    @functools.cached_property
     def class_labels(self) -> list[str]:
         if self.kind == "neuralNetworkClassifier":
             labels = self.nn.WhichOneof("ClassLabels")

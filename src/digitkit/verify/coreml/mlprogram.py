@@ -8,7 +8,7 @@ import numpy as np
 
 from digitkit import DigitkitError
 from digitkit.verify.coreml.blob import BlobFile
-from digitkit.verify.coreml.ops import KERNELS
+from digitkit.verify.coreml.ops import KERNELS, classify
 
 # MIL.proto DataType numbers → numpy types (the ones MIL programs of image classifiers carry).
 PROTO_DTYPES = {1: np.bool_, 2: object, 10: np.float16, 11: np.float32, 12: np.float64, 21: np.int8,
@@ -114,9 +114,7 @@ class MLProgram:
             shape = [int(s) for s in np.asarray(args["shape"]).reshape(-1)]
             if shape and shape[0] == 1:
                 args["shape"] = [batch] + shape[1:]
-        if op.type == "classify":
-            from digitkit.verify.coreml.ops import classify
-
+        if op.type == "classify":  # two outputs: the label and the probabilities dictionary
             labels, dicts = classify(args["probabilities"], args["classes"])
             env[op.outputs[0].name], env[op.outputs[1].name] = labels, dicts
             return
