@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from digitkit.deps import coremltools
-from digitkit.verify.coreml.mlprogram import MLProgram
+from digitkit.coreml.mlprogram import MLProgram
 
 ct = coremltools()
 from coremltools.converters.mil import Builder as mb  # noqa: E402

@@ -11,7 +11,7 @@ import torch.nn.functional as F
 
 from coreml_helpers import mb, run_mil
 from digitkit import DigitkitError
-from digitkit.verify.coreml import ops
+from digitkit.coreml import ops
 
 RNG = np.random.default_rng(0)
 TOL = {False: dict(rtol=1e-5, atol=1e-5), True: dict(rtol=1e-2, atol=1e-2)}

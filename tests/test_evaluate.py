@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from digitkit.evaluate import classification_report, confusion_matrix
+from digitkit.report import classification_report, confusion_matrix
 
 
 def test_confusion_matrix_rows_are_truth():

@@ -6,11 +6,13 @@ import pytest
 from digitkit import DigitkitError
 from digitkit.cli import main
 from digitkit.deps import coremltools
-from digitkit.export import ExportSource, export, export_all
+from digitkit.classifier import KerasClassifier
+from digitkit.export import export
+from digitkit.verify.variants import export_variants
 from digitkit.train import TrainConfig, train
 from digitkit.verify import verify
-from digitkit.verify.coreml import CoreMLModel, _read_spec
-from digitkit.verify.coreml.blob import BlobFile
+from digitkit.coreml import CoreMLModel, _read_spec
+from digitkit.coreml.blob import BlobFile
 
 ct = coremltools()
 
@@ -123,8 +125,8 @@ def test_blob_reader_matches_coremltools(mlpackage):
     assert ours.count >= 4
 
 
-def test_export_all_writes_table(run, tmp_path):
-    table = export_all(run.path, tmp_path, limit=300)
+def test_export_variants_writes_table(run, tmp_path):
+    table = export_variants(run.path, tmp_path, limit=300)
     assert len(table["variants"]) == 7
     # One Keras model serves all seven exports: each must agree with it (an export must not alter it).
     minimum = {("fp32", "none"): 1.0, ("fp16", "none"): 0.99, ("fp32", "int8"): 0.98, ("fp32", "palettize4"): 0.85}
@@ -192,7 +194,7 @@ def test_cli_export_and_verify(run, tmp_path, capsys):
 def test_export_leaves_the_keras_model_unchanged(run):
     import torch
 
-    source = ExportSource.load(run.path)
+    source = KerasClassifier.load(run.path)
     before = [w.copy() for w in source.model.get_weights()]
     from digitkit.export.core import _coreml_model
 
@@ -206,12 +208,12 @@ def test_keras_file_loads_in_a_fresh_process(run):
     import subprocess
     import sys
 
-    code = f"from digitkit.predict import load_classifier; print(load_classifier({str(run.model_path)!r}).class_names)"
+    code = f"from digitkit.classifier import load_classifier; print(load_classifier({str(run.model_path)!r}).labels)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr[-2000:]
     assert "'9'" in out.stdout
 
 
 def test_export_source_from_keras_file(run, tmp_path):
-    source = ExportSource.load(run.model_path)
+    source = KerasClassifier.load(run.model_path)
     assert source.run is not None and source.test_accuracy is not None

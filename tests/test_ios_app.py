@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from digitkit.export.core import PROBS_OUTPUT
-from digitkit.predict import preprocessing as py
+from digitkit.data import normalize as py
 
 APP = Path(__file__).parents[1] / "apps" / "ios"
 SWIFT = {p.name: p.read_text() for p in (APP / "MNISTDraw").glob("*.swift")}
@@ -37,7 +37,7 @@ def test_swift_uses_the_exported_model_contract(tmp_path):
     assert spec.description.input[0].name == "image"
     assert spec.description.input[0].type.imageType.width == py.FIELD
     assert spec.description.predictedProbabilitiesName == PROBS_OUTPUT
-    from digitkit.verify.coreml import CoreMLModel
+    from digitkit.coreml import CoreMLModel
 
     assert CoreMLModel(package).class_labels == [str(d) for d in range(10)]  # Int(identifier) works
     assert "count: 10" in reader

@@ -7,8 +7,9 @@ from PIL import Image, ImageDraw
 from scipy import ndimage
 
 from digitkit.cli import main
-from digitkit.predict import expand_inputs, load_classifier, predict_files
-from digitkit.predict.preprocessing import FIELD, NormalizeError, load_image, normalize
+from digitkit.classifier import load_classifier
+from digitkit.predict import expand_inputs, predict_files
+from digitkit.data.normalize import FIELD, NormalizeError, load_image, normalize
 
 VECTORS = json.loads((Path(__file__).parents[1] / "docs" / "preprocessing_vectors.json").read_text())
 

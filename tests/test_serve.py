@@ -107,7 +107,7 @@ def test_taken_port_is_a_clear_error():
     import socket
 
     from digitkit import DigitkitError
-    from digitkit.serve.app import _listening_socket
+    from digitkit.serve.server import _listening_socket
 
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))

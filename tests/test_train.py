@@ -59,8 +59,8 @@ def test_model_alone_picks_its_recipe_and_flags_override():
 
 @pytest.mark.parametrize(
     "overrides, message",
-    [({"epochs": 0}, "--epochs must be at least 1"), ({"batch_size": 0}, "--batch-size"),
-     ({"lr": -1.0}, "--lr must be positive"), ({"preset": "turbo"}, "unknown preset")],
+    [({"epochs": 0}, "epochs must be a whole number of at least 1"), ({"batch_size": 0}, "batch size must"),
+     ({"lr": -1.0}, "lr must be a number above 0"), ({"preset": "turbo"}, "preset 'turbo' is unknown")],
 )
 def test_bad_config(tmp_path, tiny_mnist_dir, overrides, message):
     with pytest.raises(DigitkitError, match=message):

@@ -15,3 +15,11 @@ __version__ = "0.1.0"
 
 class DigitkitError(Exception):
     """An error the user can fix; the CLI prints its message without a traceback."""
+
+
+class ConfigError(DigitkitError):
+    """A setting with a value that cannot work; ``setting`` names it (the CLI names its flag)."""
+
+    def __init__(self, setting: str, message: str):
+        super().__init__(f"{setting.replace('_', ' ')} {message}")
+        self.setting, self.message = setting, message

@@ -10,7 +10,7 @@ matplotlib.use("Agg")  # files only; no display needed
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from digitkit.runs import atomic_path  # noqa: E402
+from digitkit.files import atomic_path  # noqa: E402
 
 
 def _save(fig, path: Path) -> None:
@@ -23,10 +23,11 @@ def training_curves(history: list[dict], path: Path) -> None:
     epochs = [h["epoch"] for h in history]
     fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 3.8))
     ax_loss.plot(epochs, [h["loss"] for h in history], "o-", label="train")
-    ax_loss.plot(epochs, [h["val_loss"] for h in history], "o-", label="validation")
-    ax_loss.set(title="Loss", xlabel="epoch")
     ax_acc.plot(epochs, [h["accuracy"] for h in history], "o-", label="train (augmented)")
-    ax_acc.plot(epochs, [h["val_accuracy"] for h in history], "o-", label="validation")
+    if all("val_loss" in h for h in history):
+        ax_loss.plot(epochs, [h["val_loss"] for h in history], "o-", label="validation")
+        ax_acc.plot(epochs, [h["val_accuracy"] for h in history], "o-", label="validation")
+    ax_loss.set(title="Loss", xlabel="epoch")
     ax_acc.set(title="Accuracy", xlabel="epoch")
     for ax in (ax_loss, ax_acc):
         ax.grid(alpha=0.3)

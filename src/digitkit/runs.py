@@ -1,69 +1,38 @@
 """Run folders: ``runs/<name>/`` with the model, its config, history, metrics and pictures.
 
-Every file is written to a temporary name in the same folder and renamed when complete, so a
-crash never leaves a half-written file under the final name.
+A run is built in a hidden sibling folder and moved into place when training succeeds, so a failed
+or interrupted run leaves nothing behind, and ``--overwrite`` replaces an old run only at the end
+(and only a folder that is a run).
 """
 
 from __future__ import annotations
 
 import json
-import os
+import math
+import re
 import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from digitkit import DigitkitError
+from digitkit.files import replace_path
 
+RUNS_DIR = "runs"
 MODEL_FILE = "model.keras"
+RUN_MARKERS = ("config.json", MODEL_FILE)  # a folder holding one of these was written by digitkit train
+NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 
 
-def atomic_write_bytes(path: Path, blob: bytes) -> None:
-    path = Path(path)
-    with tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp", delete=False) as tmp:
-        tmp.write(blob)
-    os.replace(tmp.name, path)
+def check_run_name(name: str) -> str:
+    if not isinstance(name, str) or not NAME_PATTERN.fullmatch(name):
+        raise DigitkitError(f"invalid run name {name!r}: use up to 128 letters, digits, '.', '-' or '_', "
+                            "starting with a letter or digit")
+    return name
 
 
-def atomic_write_json(path: Path, payload) -> None:
-    atomic_write_bytes(path, (json.dumps(payload, indent=2) + "\n").encode())
-
-
-def atomic_path(path: Path):
-    """A context manager giving a temporary sibling path that is renamed to ``path`` on success.
-
-    The temporary name keeps ``path``'s suffix, since some writers (Keras, matplotlib) check it.
-    """
-    return _AtomicPath(Path(path))
-
-
-class _AtomicPath:
-    def __init__(self, path: Path):
-        self.path = path
-        self.tmp = path.with_name(f".{path.stem}.partial{path.suffix}")
-
-    def __enter__(self) -> Path:
-        _remove(self.tmp)
-        return self.tmp
-
-    def __exit__(self, exc_type, exc, tb) -> None:
-        if exc_type is None:
-            _remove(self.path)
-            os.replace(self.tmp, self.path)
-        else:
-            _remove(self.tmp)
-
-
-def _remove(path: Path) -> None:
-    if path.is_dir() and not path.is_symlink():
-        shutil.rmtree(path)
-    elif path.exists() or path.is_symlink():
-        path.unlink()
-
-
-def save_model_atomic(model, path: Path) -> None:
-    with atomic_path(path) as tmp:
-        model.save(tmp)
+def is_run_folder(path: Path) -> bool:
+    return path.is_dir() and any((path / marker).is_file() for marker in RUN_MARKERS)
 
 
 @dataclass(frozen=True)
@@ -80,18 +49,39 @@ class Run:
     def model_path(self) -> Path:
         return self.path / MODEL_FILE
 
+    # -- creating ------------------------------------------------------------------------------
     @classmethod
-    def create(cls, runs_dir: str | Path, name: str, overwrite: bool = False) -> "Run":
-        if not name or "/" in name or name.startswith("."):
-            raise DigitkitError(f"invalid run name {name!r}: use letters, digits, '-', '_' (no '/')")
-        path = Path(runs_dir) / name
-        if path.exists():
+    def check_target(cls, runs_dir: str | Path, name: str, overwrite: bool = False) -> Path:
+        """The final path of a new run; refuses a taken name (unless ``overwrite`` and it is a run)."""
+        path = Path(runs_dir) / check_run_name(name)
+        if path.exists() or path.is_symlink():
             if not overwrite:
-                raise DigitkitError(f"run folder {path} already exists; choose another --name or pass --overwrite")
-            shutil.rmtree(path)
-        path.mkdir(parents=True)
-        return cls(path)
+                raise DigitkitError(f"run folder {path} already exists; choose another name or overwrite it")
+            if path.is_symlink() or not is_run_folder(path):
+                raise DigitkitError(f"{path} exists and is not a run folder (no {' or '.join(RUN_MARKERS)}); "
+                                    "it will not be replaced: choose another name")
+        return path
 
+    @classmethod
+    def staging(cls, runs_dir: str | Path, name: str) -> "Run":
+        """An empty hidden folder next to where the run will go; :meth:`publish` moves it there."""
+        runs_dir = Path(runs_dir)
+        try:
+            runs_dir.mkdir(parents=True, exist_ok=True)
+            return cls(Path(tempfile.mkdtemp(prefix=f".{name}.partial-", dir=runs_dir)))
+        except OSError as err:
+            raise DigitkitError(f"cannot create a run folder in {runs_dir} ({err.strerror})") from None
+
+    def publish(self, target: Path, overwrite: bool = False) -> "Run":
+        """Move this staged run to ``target`` (replacing an old run there when ``overwrite``)."""
+        Run.check_target(target.parent, target.name, overwrite)
+        replace_path(self.path, target)
+        return Run(target)
+
+    def discard(self) -> None:
+        shutil.rmtree(self.path, ignore_errors=True)
+
+    # -- reading -------------------------------------------------------------------------------
     @classmethod
     def open(cls, path: str | Path) -> "Run":
         """Open an existing run folder (or a ``model.keras`` inside one)."""
@@ -104,28 +94,80 @@ class Run:
             raise DigitkitError(f"run folder {path} has no {MODEL_FILE}: training did not finish; train it again")
         return cls(path)
 
-    def read_json(self, name: str) -> dict:
+    @classmethod
+    def newest(cls, runs_dir: str | Path = RUNS_DIR) -> "Run":
+        """The most recently trained run in ``runs_dir``."""
+        models = [p for p in Path(runs_dir).glob(f"*/{MODEL_FILE}") if not p.parent.name.startswith(".")]
+        if not models:
+            raise DigitkitError(f"no trained run in {runs_dir}; train one first: digitkit train")
+        return cls(max(models, key=lambda p: p.stat().st_mtime).parent)
+
+    def read_json(self, name: str, required: bool = True) -> dict:
+        """A JSON object from the run folder; ``{}`` for a missing optional file."""
         file = self.path / name
         try:
-            return json.loads(file.read_text())
+            payload = json.loads(file.read_text())
         except FileNotFoundError:
+            if not required:
+                return {}
             raise DigitkitError(f"{file} is missing; train the run again") from None
-        except json.JSONDecodeError as err:
+        except (json.JSONDecodeError, UnicodeDecodeError) as err:
             raise DigitkitError(f"{file} is not valid JSON ({err})") from None
+        except OSError as err:
+            raise DigitkitError(f"cannot read {file} ({err.strerror})") from None
+        if not isinstance(payload, dict):
+            raise DigitkitError(f"{file} must hold a JSON object, not {type(payload).__name__}; train the run again")
+        return payload
 
     @property
     def config(self) -> dict:
         return self.read_json("config.json")
 
+    @property
+    def metrics(self) -> dict:
+        return self.read_json("metrics.json", required=False)
+
+    @property
+    def test_accuracy(self) -> float | None:
+        return number_or_none(self.metrics.get("test_accuracy"))
+
+    @property
+    def dataset(self) -> str:
+        value = self.config.get("dataset", "mnist")
+        if not isinstance(value, str):
+            raise DigitkitError(f"{self.path / 'config.json'}: 'dataset' must be a string")
+        return value
+
+    @property
+    def labels(self) -> list[str]:
+        """The class names, in output order (config.json's ``labels``; the dataset's for older runs)."""
+        labels = self.config.get("labels")
+        if labels is None:
+            from digitkit.data import SPECS
+
+            spec = SPECS.get(self.dataset)
+            if spec is None:
+                raise DigitkitError(f"{self.path / 'config.json'}: unknown dataset {self.dataset!r} and no 'labels'")
+            return list(spec.class_names)
+        if not isinstance(labels, list) or len(labels) < 2 or not all(isinstance(v, str) for v in labels):
+            raise DigitkitError(f"{self.path / 'config.json'}: 'labels' must be a list of at least 2 strings")
+        return labels
+
     def load_model(self):
         return load_keras_model(self.model_path)
 
 
+def number_or_none(value) -> float | None:
+    """A finite number from a JSON field, or None (fields in files a user may have edited)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        return None
+    return float(value)
+
+
 def load_keras_model(path: str | Path):
     """Load a ``.keras`` file with a clear error for missing or corrupt files."""
+    import digitkit.models  # noqa: F401  (selects the backend before Keras loads)
     import keras
-
-    import digitkit.models  # noqa: F401  (registers digitkit's custom layers for deserialisation)
 
     path = Path(path)
     if not path.is_file():

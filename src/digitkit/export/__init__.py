@@ -1,15 +1,9 @@
 """Stage 5: export. A trained Keras model → Core ML (ML Program or NeuralNetwork) and ONNX.
 
-Every exported file has the same contract: one 28×28 grayscale image, white digit on black, centred
-by centre of mass as MNIST (see docs/preprocessing.md); ten class probabilities out.
+Every exported file has the same contract: one 28×28 grayscale image, white ink on black, centred
+by centre of mass as MNIST (see docs/preprocessing.md); the probability of each class out.
 """
 
-from digitkit.export.core import (
-    FORMATS,
-    ExportSource,
-    default_output,
-    export,
-    export_all,
-)
+from digitkit.export.core import COMPRESSIONS, FORMATS, PRECISIONS, default_output, export, model_file_stem
 
-__all__ = ["FORMATS", "ExportSource", "default_output", "export", "export_all"]
+__all__ = ["COMPRESSIONS", "FORMATS", "PRECISIONS", "default_output", "export", "model_file_stem"]

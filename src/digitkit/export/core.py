@@ -1,15 +1,16 @@
-"""Export a run's Keras model to Core ML and ONNX files (written atomically)."""
+"""Export a trained Keras model to Core ML and ONNX files (written atomically)."""
 
 from __future__ import annotations
 
 import contextlib
 import io
+import re
 import warnings
-from dataclasses import dataclass
 from pathlib import Path
 
 from digitkit import DigitkitError, __version__
-from digitkit.runs import MODEL_FILE, Run, atomic_path, load_keras_model
+from digitkit.classifier import KerasClassifier
+from digitkit.files import atomic_path
 
 FORMATS = {"coreml": ".mlpackage", "coreml-nn": ".mlmodel", "onnx": ".onnx"}
 PRECISIONS = ("fp32", "fp16")
@@ -21,42 +22,21 @@ INPUT_DESCRIPTION = ("28x28 grayscale image of one digit: white (255) ink on bla
                      "fitted to 20x20 and centred by centre of mass, as MNIST (docs/preprocessing.md)")
 
 
-@dataclass
-class ExportSource:
-    """A trained Keras model and what the export records about it."""
-
-    model: object
-    name: str
-    dataset: str = "mnist"
-    class_names: tuple[str, ...] = tuple(str(d) for d in range(10))
-    test_accuracy: float | None = None
-    run: Run | None = None
-
-    @classmethod
-    def load(cls, path: str | Path) -> "ExportSource":
-        """From a run folder (or its model.keras) or any ``.keras`` file."""
-        from digitkit.data import SPECS
-
-        path = Path(path)
-        if path.is_dir() or path.name == MODEL_FILE:
-            run = Run.open(path)
-            config = run.config
-            metrics = run.read_json("metrics.json") if (run.path / "metrics.json").exists() else {}
-            dataset = config.get("dataset", "mnist")
-            return cls(run.load_model(), run.name, dataset, SPECS[dataset].class_names,
-                       metrics.get("test_accuracy"), run)
-        if path.suffix != ".keras":
-            raise DigitkitError(f"{path}: export takes a run folder or a .keras file")
-        return cls(load_keras_model(path), path.stem)
-
-    @property
-    def model_name(self) -> str:
-        return "MNISTClassifier" if self.dataset == "mnist" else "FashionMNISTClassifier"
+def model_file_stem(trained: KerasClassifier) -> str:
+    """The exported file's name, which Xcode turns into the Swift class: MNISTClassifier for MNIST."""
+    if trained.dataset == "mnist":
+        return "MNISTClassifier"
+    words = re.findall(r"[A-Za-z0-9]+", trained.dataset)
+    stem = "".join(w if w.isupper() else w[:1].upper() + w[1:] for w in words) or "Digitkit"
+    if stem[0].isdigit():
+        stem = "Model" + stem
+    return stem.replace("FashionMnist", "FashionMNIST") + "Classifier"
 
 
-def default_output(source: ExportSource, fmt: str, suffix: str = "") -> Path:
-    folder = source.run.path if source.run else Path(".")
-    return folder / f"{source.model_name}{suffix}{FORMATS[fmt]}"
+def default_output(trained: KerasClassifier, fmt: str, suffix: str = "") -> Path:
+    """Where an export goes by default: inside the run folder (or here, for a bare .keras file)."""
+    folder = trained.run.path if trained.run else Path(".")
+    return folder / f"{model_file_stem(trained)}{suffix}{FORMATS[fmt]}"
 
 
 def _check_options(fmt: str, precision: str, compress: str) -> None:
@@ -73,29 +53,43 @@ def _check_options(fmt: str, precision: str, compress: str) -> None:
                             "NeuralNetwork files support --precision fp16 only")
 
 
-def export(source: ExportSource | str | Path, fmt: str = "coreml", output: str | Path | None = None,
+def export(trained: KerasClassifier | str | Path, fmt: str = "coreml", output: str | Path | None = None,
            precision: str = "fp32", compress: str = "none") -> Path:
-    """Export to ``fmt`` and return the written path. ``output`` may be a file path or a folder."""
+    """Export to ``fmt`` and return the written path. ``output`` may be a file path or a folder.
+
+    An existing file of that format is replaced once the new one is complete; anything else at the
+    output path (a folder that is not a Core ML package, a file of another kind) is left alone."""
     _check_options(fmt, precision, compress)
-    if not isinstance(source, ExportSource):
-        source = ExportSource.load(source)
-    out = Path(output) if output is not None else default_output(source, fmt)
+    if not isinstance(trained, KerasClassifier):
+        trained = KerasClassifier.load(trained)
+    out = Path(output) if output is not None else default_output(trained, fmt)
     if out.is_dir() and out.suffix != FORMATS[fmt]:
-        out = out / f"{source.model_name}{FORMATS[fmt]}"
+        out = out / f"{model_file_stem(trained)}{FORMATS[fmt]}"
     elif out.suffix != FORMATS[fmt]:
         raise DigitkitError(f"{out}: a {fmt} file must end in {FORMATS[fmt]}")
     if not out.parent.is_dir():
         raise DigitkitError(f"{out.parent}: folder does not exist")
+    _check_replaceable(out)
     with atomic_path(out) as tmp:
         if fmt == "onnx":
-            _write_onnx(source, tmp)
+            _write_onnx(trained, tmp)
         else:
-            _coreml_model(source, fmt, precision, compress).save(str(tmp))
+            _coreml_model(trained, fmt, precision, compress).save(str(tmp))
     return out
 
 
+def _check_replaceable(out: Path) -> None:
+    if out.is_symlink():
+        raise DigitkitError(f"{out} is a symbolic link; give another output path")
+    if out.is_dir() and not (out.suffix == ".mlpackage" and (out / "Manifest.json").is_file()):
+        raise DigitkitError(f"{out} is a folder that is not a Core ML package; it will not be replaced: "
+                            "give another output path")
+    if out.exists() and not (out.is_file() or out.is_dir()):
+        raise DigitkitError(f"{out} is not a regular file; give another output path")
+
+
 # -- Core ML -----------------------------------------------------------------------------------
-def _coreml_model(source: ExportSource, fmt: str, precision: str, compress: str):
+def _coreml_model(trained: KerasClassifier, fmt: str, precision: str, compress: str):
     from digitkit.deps import coremltools
     from digitkit.export.torch_graph import exported_program
 
@@ -103,7 +97,7 @@ def _coreml_model(source: ExportSource, fmt: str, precision: str, compress: str)
     kwargs = dict(
         inputs=[ct.ImageType(name="image", shape=(1, 1, 28, 28), scale=1 / 255.0, bias=0.0,
                              color_layout=ct.colorlayout.GRAYSCALE)],
-        classifier_config=ct.ClassifierConfig(list(source.class_names)),
+        classifier_config=ct.ClassifierConfig(list(trained.labels)),
         skip_model_load=True,  # Core ML cannot load models on Linux; digitkit verify runs them
     )
     if fmt == "coreml":
@@ -114,7 +108,7 @@ def _coreml_model(source: ExportSource, fmt: str, precision: str, compress: str)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
-            mlmodel = ct.convert(exported_program(source.model), **kwargs)
+            mlmodel = ct.convert(exported_program(trained.model), **kwargs)
         except Exception as err:  # converter failures come in many types
             raise DigitkitError(f"Core ML conversion failed: {type(err).__name__}: {err}") from None
         if fmt == "coreml-nn" and precision == "fp16":
@@ -124,7 +118,7 @@ def _coreml_model(source: ExportSource, fmt: str, precision: str, compress: str)
                 mlmodel = quantization_utils.quantize_weights(mlmodel, nbits=16)
         if compress != "none":
             mlmodel = _compress(mlmodel, compress)
-    return _describe(mlmodel, source, fmt, precision, compress)
+    return _describe(mlmodel, trained, fmt, precision, compress)
 
 
 def _compress(mlmodel, compress: str):
@@ -140,7 +134,7 @@ def _compress(mlmodel, compress: str):
     return cto.palettize_weights(mlmodel, cto.OptimizationConfig(global_config=op_config))
 
 
-def _describe(mlmodel, source: ExportSource, fmt: str, precision: str, compress: str):
+def _describe(mlmodel, trained: KerasClassifier, fmt: str, precision: str, compress: str):
     import keras
 
     from digitkit.deps import coremltools
@@ -154,9 +148,9 @@ def _describe(mlmodel, source: ExportSource, fmt: str, precision: str, compress:
         mlmodel = ct.models.MLModel(spec, weights_dir=mlmodel.weights_dir, skip_model_load=True)
     else:
         mlmodel = ct.models.MLModel(spec, skip_model_load=True)
-    what = "digit" if source.dataset == "mnist" else "Fashion-MNIST item"
-    mlmodel.short_description = (f"Classifies a handwritten {what} in a 28x28 grayscale image "
-                                 f"(digitkit {source.name}, {source.dataset}).")
+    what = {"mnist": "handwritten digit", "fashion-mnist": "Fashion-MNIST item"}.get(trained.dataset, "drawing")
+    mlmodel.short_description = (f"Classifies a {what} in a 28x28 grayscale image into "
+                                 f"{len(trained.labels)} classes (digitkit {trained.name}, {trained.dataset}).")
     mlmodel.author = "digitkit"
     mlmodel.license = "MIT (model); training data MNIST, CC BY-SA 3.0"
     mlmodel.version = __version__
@@ -165,10 +159,10 @@ def _describe(mlmodel, source: ExportSource, fmt: str, precision: str, compress:
     mlmodel.output_description[PROBS_OUTPUT] = "Probability of each class"
     meta = mlmodel.user_defined_metadata
     meta[PREVIEW_KEY] = "imageClassifier"
-    meta["dataset"] = source.dataset
-    meta["run"] = source.name
-    if source.test_accuracy is not None:
-        meta["test_accuracy"] = f"{source.test_accuracy:.4f}"
+    meta["dataset"] = trained.dataset
+    meta["run"] = trained.name
+    if trained.test_accuracy is not None:
+        meta["test_accuracy"] = f"{trained.test_accuracy:.4f}"
     meta["digitkit_version"] = __version__
     meta["keras_version"] = keras.__version__
     meta["precision"] = precision
@@ -178,14 +172,14 @@ def _describe(mlmodel, source: ExportSource, fmt: str, precision: str, compress:
 
 
 # -- ONNX --------------------------------------------------------------------------------------
-def _write_onnx(source: ExportSource, path: Path) -> None:
+def _write_onnx(trained: KerasClassifier, path: Path) -> None:
     import keras
     import onnx
     import torch
 
     from digitkit.export.torch_graph import NCHWImageModel
 
-    module = NCHWImageModel(source.model).eval()
+    module = NCHWImageModel(trained.model).eval()
     with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")
         # The TorchScript-based exporter: the dynamo one needs onnxscript and gains nothing here.
@@ -195,64 +189,13 @@ def _write_onnx(source: ExportSource, path: Path) -> None:
     model = onnx.load(str(path))
     model.doc_string = ("Input 'image': float32 [batch, 1, 28, 28], pixel/255 in 0..1, white ink on black, "
                         "MNIST-style (docs/preprocessing.md). Output 'probabilities': float32 [batch, "
-                        f"{len(source.class_names)}] in label order.")
-    meta = {"labels": ",".join(source.class_names), "dataset": source.dataset, "run": source.name,
+                        f"{len(trained.labels)}] in label order.")
+    meta = {"labels": ",".join(trained.labels), "dataset": trained.dataset, "run": trained.name,
             "digitkit_version": __version__, "keras_version": keras.__version__,
             "input_scale": "1/255", "input_polarity": "white ink on black background"}
-    if source.test_accuracy is not None:
-        meta["test_accuracy"] = f"{source.test_accuracy:.4f}"
+    if trained.test_accuracy is not None:
+        meta["test_accuracy"] = f"{trained.test_accuracy:.4f}"
     for key, value in meta.items():
         model.metadata_props.add(key=key, value=value)
     onnx.checker.check_model(model)
     onnx.save(model, str(path))
-
-
-# -- all variants --------------------------------------------------------------------------------
-VARIANTS = [
-    ("coreml", "fp32", "none"), ("coreml", "fp16", "none"), ("coreml", "fp32", "int8"),
-    ("coreml", "fp32", "palettize4"), ("coreml-nn", "fp32", "none"), ("coreml-nn", "fp16", "none"),
-    ("onnx", "fp32", "none"),
-]
-
-
-def export_all(source: ExportSource | str | Path, out_dir: str | Path | None = None, progress=None,
-               limit: int | None = None) -> dict:
-    """Write every variant, verify each (on the first ``limit`` test images; default all), and write
-    a table (Markdown + JSON) of size, accuracy and agreement."""
-    from digitkit.runs import atomic_write_bytes, atomic_write_json
-    from digitkit.verify import Reference, verify
-
-    if not isinstance(source, ExportSource):
-        source = ExportSource.load(source)
-    out_dir = Path(out_dir) if out_dir else (source.run.path if source.run else Path(".")) / "exports"
-    out_dir.mkdir(parents=True, exist_ok=True)
-    reference = Reference.of(source, limit)  # the Keras predictions, computed once for all variants
-    rows = []
-    for fmt, precision, compress in VARIANTS:
-        suffix = "" if (precision, compress) == ("fp32", "none") else f"-{precision}" + (
-            f"-{compress}" if compress != "none" else "")
-        path = export(source, fmt, out_dir / f"{source.model_name}{suffix}{FORMATS[fmt]}", precision, compress)
-        report = verify(path, reference)
-        rows.append({"format": fmt, "precision": precision, "compression": compress, "file": path.name,
-                     "size_bytes": report["size_bytes"], "test_accuracy": report["test_accuracy"],
-                     "agreement": report["agreement"], "max_abs_diff": report["max_abs_diff"]})
-        if progress:
-            progress(rows[-1])
-    keras_acc = report["keras_test_accuracy"]
-    table = {"run": source.name, "keras_test_accuracy": keras_acc, "variants": rows}
-    lines = [f"# Export variants of {source.name} (Keras test accuracy {keras_acc:.2%})", "",
-             "| format | precision | compression | file | size | test accuracy | agreement | max abs Δp |",
-             "|---|---|---|---|---|---|---|---|"]
-    for r in rows:
-        lines.append(f"| {r['format']} | {r['precision']} | {r['compression']} | {r['file']} | "
-                     f"{r['size_bytes'] / 1024:.1f} KiB | {r['test_accuracy']:.2%} | {r['agreement']:.2%} | "
-                     f"{r['max_abs_diff']:.2e} |")
-    atomic_write_bytes(out_dir / "variants.md", ("\n".join(lines) + "\n").encode())
-    atomic_write_json(out_dir / "variants.json", table)
-    return table
-
-
-def file_size(path: Path) -> int:
-    if path.is_dir():
-        return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
-    return path.stat().st_size

@@ -1,63 +1,50 @@
 """Stage 7: predict. Read real handwriting: normalise image files the way MNIST was made, then
-classify them with a run folder, a ``.keras`` file, an ``.onnx`` or a Core ML file."""
+classify them with any :class:`~digitkit.classifier.Classifier` (run folder, ``.keras``, ``.onnx``
+or Core ML file)."""
 
 from __future__ import annotations
 
-import glob
-from dataclasses import dataclass
+import io
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 from PIL import Image
 
 from digitkit import DigitkitError
-from digitkit.predict.preprocessing import Normalized, NormalizeError, load_image, normalize
+from digitkit.classifier import Classifier
+from digitkit.data.normalize import Normalized, NormalizeError, load_image, normalize
+from digitkit.files import atomic_write_bytes
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".pgm", ".ppm", ".pbm"}
+MAX_FILES = 100_000  # a pattern matching more than this is surely a mistake (or a loop)
 
 
-@dataclass
-class Classifier:
-    """A model loaded once: ``predict(images uint8 (N, 28, 28)) → probabilities (N, classes)``."""
-
-    name: str
-    predict: Callable[[np.ndarray], np.ndarray]
-    class_names: list[str]
-
-
-def load_classifier(path: str | Path) -> Classifier:
-    """Load a run folder, ``.keras``, ``.onnx``, ``.mlpackage`` or ``.mlmodel`` as a :class:`Classifier`."""
-    from digitkit.data import SPECS
-
-    path = Path(path)
-    if not path.exists():
-        raise DigitkitError(f"{path}: model not found; give a run folder, .keras, .onnx, .mlpackage or .mlmodel")
-    if path.is_dir() and path.suffix != ".mlpackage" or path.suffix == ".keras":
-        from digitkit.evaluate import predict_dataset
-        from digitkit.export.core import ExportSource
-
-        source = ExportSource.load(path)
-        return Classifier(source.name, lambda images: predict_dataset(source.model, images),
-                          list(source.class_names))
-    from digitkit.verify import load_exported
-
-    runner, labels = load_exported(path)
-    return Classifier(path.name, runner, labels or list(SPECS["mnist"].class_names))
+def _glob(pattern: str) -> list[Path]:
+    """Matches of a glob pattern; ``**`` does not follow symbolic links (no loops, no duplicates)."""
+    parts = Path(pattern).parts
+    first = next(i for i, part in enumerate(parts) if any(ch in part for ch in "*?["))
+    base = Path(*parts[:first]) if first else Path(".")
+    matches = []
+    for match in base.glob(str(Path(*parts[first:]))):
+        matches.append(match)
+        if len(matches) > MAX_FILES:
+            raise DigitkitError(f"{pattern!r} matches more than {MAX_FILES:,} files; narrow it down")
+    return sorted(matches)
 
 
 def expand_inputs(items: list[str]) -> list[Path]:
-    """Files as given; folders → their image files (sorted); patterns with * ? [ ] → their matches."""
+    """Files as given; folders → their image files (sorted); patterns with * ? [ ] → their matches.
+    A path that exists is taken as it is, even if its name holds * ? or [ ]."""
     paths: list[Path] = []
     for item in items:
         path = Path(item)
         if path.is_dir():
             paths += sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
         elif any(ch in item for ch in "*?[") and not path.exists():
-            matches = sorted(Path(m) for m in glob.glob(item, recursive=True))
+            matches = [m for m in _glob(item) if m.is_file()]
             if not matches:
                 raise DigitkitError(f"no files match {item!r}")
-            paths += [m for m in matches if m.is_file()]
+            paths += matches
         else:
             paths.append(path)
     return paths
@@ -69,15 +56,25 @@ def prepare(source) -> Normalized:
     return normalize(image)
 
 
-def result_row(name: str, probs: np.ndarray, class_names: list[str], top: int = 2) -> dict:
+def result_row(name: str, probs: np.ndarray, labels: list[str], top: int = 2) -> dict:
     order = np.argsort(-probs)
     return {
         "file": name,
-        "label": class_names[order[0]],
+        "label": labels[order[0]],
         "confidence": float(probs[order[0]]),
-        "probabilities": {c: float(p) for c, p in zip(class_names, probs)},
-        "top": [[class_names[i], float(probs[i])] for i in order[:top]],
+        "probabilities": {c: float(p) for c, p in zip(labels, probs)},
+        "top": [[labels[i], float(probs[i])] for i in order[:top]],
     }
+
+
+def _free_name(folder: Path, stem: str, taken: set[str]) -> Path:
+    """``folder/stem.png``, or ``stem-2.png``... : never a file that is already there."""
+    candidate, n = f"{stem}.png", 1
+    while candidate in taken or (folder / candidate).exists():
+        n += 1
+        candidate = f"{stem}-{n}.png"
+    taken.add(candidate)
+    return folder / candidate
 
 
 def predict_files(classifier: Classifier, paths: list[Path], top: int = 2,
@@ -85,9 +82,12 @@ def predict_files(classifier: Classifier, paths: list[Path], top: int = 2,
     """One result dict per path, in order: a prediction, or ``{"file", "error"}`` for that file alone."""
     if save_input is not None:
         save_input = Path(save_input)
-        save_input.mkdir(parents=True, exist_ok=True)
+        try:
+            save_input.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise DigitkitError(f"cannot create {save_input} ({err.strerror})") from None
     rows: list[dict] = [{} for _ in paths]
-    ready, images = [], []
+    ready, images, taken = [], [], set()
     for i, path in enumerate(paths):
         try:
             if not path.is_file():
@@ -96,12 +96,19 @@ def predict_files(classifier: Classifier, paths: list[Path], top: int = 2,
         except NormalizeError as err:
             rows[i] = {"file": str(path), "error": str(err)}
             continue
+        except OSError as err:  # unreadable (permissions, I/O): this file only
+            rows[i] = {"file": str(path), "error": f"cannot read ({err.strerror or err})"}
+            continue
         if save_input is not None:
-            Image.fromarray(normalized.image).save(save_input / f"{path.stem}.png")
+            saved = _free_name(save_input, path.stem, taken)
+            png = io.BytesIO()
+            Image.fromarray(normalized.image).save(png, "PNG")
+            atomic_write_bytes(saved, png.getvalue())
+            rows[i]["input_saved"] = str(saved)
         ready.append(i)
         images.append(normalized.image)
     if images:
         probs = classifier.predict(np.stack(images))
         for i, p in zip(ready, probs):
-            rows[i] = result_row(str(paths[i]), p, classifier.class_names, top)
+            rows[i] = result_row(str(paths[i]), p, classifier.labels, top) | rows[i]
     return rows

@@ -1,5 +1,7 @@
-"""Stage 8: serve. A drawing web app and an HTTP API (FastAPI), predicting with onnxruntime."""
+"""Stage 8: serve. A drawing web app and an HTTP API (FastAPI), predicting with onnxruntime:
+``app`` is the ASGI app, ``server`` runs it (uvicorn, connection limits, worker processes)."""
 
-from digitkit.serve.app import MAX_BODY_BYTES, create_app, load_onnx, resolve_onnx
+from digitkit.serve.app import MAX_BODY_BYTES, SURE_ABOVE, create_app
+from digitkit.serve.server import load_onnx, resolve_onnx, run_server
 
-__all__ = ["MAX_BODY_BYTES", "create_app", "load_onnx", "resolve_onnx"]
+__all__ = ["MAX_BODY_BYTES", "SURE_ABOVE", "create_app", "load_onnx", "resolve_onnx", "run_server"]

@@ -1,27 +1,26 @@
-"""The FastAPI app behind ``digitkit serve``: the drawing page and the JSON API.
+"""The ASGI app behind ``digitkit serve``: the drawing page and the JSON API (FastAPI).
 
 Contract of ``POST /api/predict`` (also in the OpenAPI docs at ``/docs``):
 
 - multipart form with an image file in field ``file`` (PNG, JPEG, … any Pillow format), or JSON
   ``{"pixels": [[...28 numbers...] × 28]}`` with grey levels 0..255 (or 0..1), either polarity;
 - every image goes through the same normalisation as ``digitkit predict`` (docs/preprocessing.md);
-- 200 → ``{label, confidence, probabilities, normalized}``; a blank image is a 200 too, with
-  ``label: null`` and ``message: "no digit found: ..."``;
-- 413 body over ``MAX_BODY_BYTES``; 415 not an image or an unsupported content type; 422 malformed
-  JSON or pixels of the wrong shape or range, with a message saying what is expected.
+- 200 → ``{label, confidence, sure, top, probabilities, normalized}``; a blank image is a 200 too,
+  with ``label: null`` and ``message: "no digit found: ..."``; ``sure`` is false when the top class
+  has less than ``SURE_ABOVE`` probability (the page then shows the two best candidates);
+- 400 Host header not allowed; 408 body not sent in time; 413 body over ``MAX_BODY_BYTES``;
+  415 not an image or an unsupported content type; 422 malformed JSON or pixels that are not 28×28
+  numbers from 0 to 255; each with a ``detail`` saying what is expected.
 """
 
 from __future__ import annotations
 
+import asyncio
+import ipaddress
 import json
-import multiprocessing
-import os
-import signal
-import socket
-import sys
-import tempfile
 from pathlib import Path
 
+import anyio
 import numpy as np
 from fastapi import FastAPI, Request
 from fastapi.responses import FileResponse, JSONResponse
@@ -29,11 +28,15 @@ from fastapi.staticfiles import StaticFiles
 from PIL import Image
 from pydantic import BaseModel, Field
 
-from digitkit import DigitkitError
-from digitkit.predict.preprocessing import NormalizeError, load_image, normalize
-from digitkit.verify import OnnxModel
+import digitkit
+from digitkit.classifier import Classifier
+from digitkit.data.normalize import BlankImage, NormalizeError, load_image, normalize
 
 MAX_BODY_BYTES = 2 * 1024 * 1024
+BODY_SECONDS = 10.0  # a request body must arrive within this (half-sent requests are dropped)
+DRAIN_BYTES = 16 * MAX_BODY_BYTES  # an oversized body is read and dropped up to this, so the client sees the 413
+SURE_ABOVE = 0.8  # below this probability the answer is shown as "not sure", with the runner-up
+CPU_WORKERS = 2  # threads doing normalisation and inference; the event loop never does CPU work
 STATIC = Path(__file__).with_name("static")
 INPUT_CONTRACT = {
     "image": "PNG/JPEG upload in multipart field 'file', or JSON {'pixels': 28x28 grey levels 0..255}",
@@ -45,6 +48,8 @@ INPUT_CONTRACT = {
 class Prediction(BaseModel):
     label: str | None = Field(description="most likely class; null when no digit was found")
     confidence: float = Field(description="probability of the label (0 when no digit was found)")
+    sure: bool = Field(default=False, description=f"confidence is at least {SURE_ABOVE}")
+    top: list[tuple[str, float]] | None = Field(default=None, description="the two most likely classes")
     probabilities: dict[str, float] | None = Field(description="probability of each class")
     normalized: list[list[int]] | None = Field(description="the 28x28 image the model saw (0..255)")
     message: str | None = Field(default=None, description="why there is no label, when there is none")
@@ -55,6 +60,7 @@ class ModelInfo(BaseModel):
     format: str
     labels: list[str]
     test_accuracy: float | None
+    sure_above: float
     input: dict[str, str]
 
 
@@ -62,40 +68,24 @@ class Problem(BaseModel):
     detail: str
 
 
-def resolve_onnx(model: str | Path) -> Path:
-    """The ONNX file to serve: the given .onnx, or a run folder / .keras exported on the fly
-    (a run's own up-to-date MNISTClassifier.onnx is reused)."""
-    model = Path(model)
-    if model.suffix == ".onnx":
-        if not model.is_file():
-            raise DigitkitError(f"{model}: model file not found")
-        return model
-    from digitkit.export import export
-
-    existing = model / "MNISTClassifier.onnx"
-    if model.is_dir() and existing.is_file() and existing.stat().st_mtime >= (model / "model.keras").stat().st_mtime:
-        return existing
-    return export(model, "onnx", Path(tempfile.mkdtemp(prefix="digitkit-serve-")) / "model.onnx")
-
-
-def load_onnx(path: str | Path) -> OnnxModel:
-    """The served model; one thread per worker, since each request is one small image."""
-    return OnnxModel(path, threads=1)
-
-
 def _problem(status: int, detail: str) -> JSONResponse:
     return JSONResponse({"detail": detail}, status_code=status)
 
 
-def _pixels_image(payload) -> Image.Image:
+def pixels_image(payload) -> Image.Image:
+    """``{"pixels": 28 rows of 28 numbers}`` → an 8-bit grey image; ValueError says what is wrong."""
     if not isinstance(payload, dict) or "pixels" not in payload:
         raise ValueError('expected a JSON object {"pixels": [[28 numbers] x 28 rows]}')
-    try:
-        pixels = np.asarray(payload["pixels"], dtype=np.float32)
-    except (TypeError, ValueError):
-        raise ValueError("'pixels' must be a 28x28 array of numbers") from None
-    if pixels.shape != (28, 28):
-        raise ValueError(f"'pixels' must be 28 rows of 28 numbers; got shape {list(pixels.shape)}")
+    rows = payload["pixels"]
+    if not isinstance(rows, list) or len(rows) != 28 or not all(isinstance(r, list) and len(r) == 28 for r in rows):
+        shape = [len(rows)] if isinstance(rows, list) else []
+        if isinstance(rows, list) and rows and all(isinstance(r, list) for r in rows):
+            shape.append(sorted({len(r) for r in rows})[0] if len({len(r) for r in rows}) == 1 else "ragged")
+        raise ValueError(f"'pixels' must be 28 rows of 28 numbers; got shape {shape}")
+    # Numbers only: booleans and number-strings are not grey levels.
+    if not all(type(v) in (int, float) for row in rows for v in row):
+        raise ValueError("'pixels' must be a 28x28 array of numbers (no strings, booleans or nulls)")
+    pixels = np.asarray(rows, dtype=np.float64)
     if not np.isfinite(pixels).all() or pixels.min() < 0 or pixels.max() > 255:
         raise ValueError("'pixels' values must be grey levels from 0 to 255 (or 0 to 1)")
     if pixels.max() <= 1.0:
@@ -103,99 +93,145 @@ def _pixels_image(payload) -> Image.Image:
     return Image.fromarray(pixels.round().astype(np.uint8), "L")
 
 
+def _parse_json(body: bytes):
+    # Big integers become floats (then fail the range check) instead of costing seconds to parse;
+    # NaN and Infinity are not JSON.
+    def constant(name):
+        raise ValueError(f"{name} is not a number JSON allows")
+
+    return json.loads(body, parse_int=float, parse_constant=constant)
+
+
 class BodyLimit:
-    """Refuse a declared body over ``limit`` bytes with 413 before reading it. A plain ASGI middleware:
-    Starlette's ``@app.middleware("http")`` wrapper costs more per request than the prediction."""
+    """Plain ASGI middleware: refuse a body over ``limit`` with 413 (a declared length at once; a
+    chunked body as soon as it passes the limit, never holding more than the limit in memory), and a
+    body that does not arrive within ``BODY_SECONDS`` with 408. An oversized body is read and
+    dropped before answering (up to ``DRAIN_BYTES``), so a client still sending sees the 413 rather
+    than a reset connection. Starlette's ``@app.middleware("http")`` costs more per request than
+    the prediction."""
 
     def __init__(self, app, limit: int):
         self.app, self.limit = app, limit
 
     async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        length = dict(scope["headers"]).get(b"content-length")
+        if length is not None and (not length.isdigit() or int(length) > self.limit):
+            await self._refuse(scope, receive, send, 413, self._too_big())
+            return
+        received = 0
+        deadline = asyncio.get_running_loop().time() + BODY_SECONDS
+        refused = None
+
+        async def limited_receive():
+            nonlocal received, refused
+            timeout = deadline - asyncio.get_running_loop().time()
+            try:
+                message = await asyncio.wait_for(receive(), max(timeout, 0.001))
+            except TimeoutError:
+                refused = "slow"
+                raise BodyRefused from None
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.limit:
+                    refused = "large"
+                    raise BodyRefused
+            return message
+
+        try:
+            await self.app(scope, limited_receive, send)
+        except Exception:  # whatever the app made of the refusal, answer for it
+            if refused == "large":
+                await self._refuse(scope, receive, send, 413, self._too_big())
+            elif refused == "slow":
+                await _problem(408, f"the request body did not arrive within {BODY_SECONDS:.0f} s")(
+                    scope, receive, send)
+            else:
+                raise
+
+    def _too_big(self) -> str:
+        return f"request body over {self.limit // 1024} KiB; send a smaller image"
+
+    async def _refuse(self, scope, receive, send, status: int, detail: str) -> None:
+        drained, more = 0, True
+        try:
+            with anyio.fail_after(BODY_SECONDS):
+                while more and drained <= DRAIN_BYTES:
+                    message = await receive()
+                    if message["type"] != "http.request":
+                        break
+                    drained += len(message.get("body", b""))
+                    more = message.get("more_body", False)
+        except TimeoutError:
+            pass
+        await _problem(status, detail)(scope, receive, send)
+
+
+class BodyRefused(Exception):
+    """Raised into the app when its body is too large or too slow; BodyLimit answers for it."""
+
+
+class HostCheck:
+    """Refuse requests whose Host is a domain name not on the allowed list: a web page from another
+    site that rebinds its domain to this machine (DNS rebinding) would otherwise reach the API.
+    IP-address hosts (what a phone on the LAN uses) and localhost are always allowed."""
+
+    def __init__(self, app, allowed_hosts: set[str]):
+        self.app = app
+        self.allowed = {h.lower() for h in allowed_hosts} | {"localhost", "testserver"}
+
+    def allows(self, host: str) -> bool:
+        host = host.strip().lower()
+        if host.startswith("["):  # [::1]:8000
+            host = host[1 : host.find("]")] if "]" in host else host
+        elif host.count(":") == 1:
+            host = host.rsplit(":", 1)[0]
+        try:
+            ipaddress.ip_address(host)
+            return True
+        except ValueError:
+            return host in self.allowed or host.rstrip(".") in self.allowed
+
+    async def __call__(self, scope, receive, send):
         if scope["type"] == "http":
-            length = dict(scope["headers"]).get(b"content-length")
-            if length is not None and (not length.isdigit() or int(length) > self.limit):
-                response = _problem(413, f"request body over {self.limit // 1024} KiB; send a smaller image")
-                await response(scope, receive, send)
-                return
+            host = dict(scope["headers"]).get(b"host", b"").decode("latin-1")
+            if not host or not self.allows(host):
+                response = _problem(400, f"Host {host!r} is not allowed; open the server by its IP address or "
+                                         "localhost, or start it with --allow-host NAME")
+                return await response(scope, receive, send)
         await self.app(scope, receive, send)
 
 
-MODEL_ENV = "DIGITKIT_SERVE_MODEL"
-
-
-def app_from_env() -> FastAPI:
-    """App factory for uvicorn worker processes: the ONNX path comes from $DIGITKIT_SERVE_MODEL."""
-    return create_app(load_onnx(os.environ[MODEL_ENV]))
-
-
-def run_server(onnx_path: Path, host: str, port: int, workers: int = 1) -> None:
-    """Serve until interrupted. Several workers on Linux each listen on the port with SO_REUSEPORT,
-    so the kernel spreads connections over them; uvicorn's own ``workers`` share one socket, and
-    asyncio accepts new connections in bursts, so one worker can end up with nearly all of them."""
-    import uvicorn
-
-    if workers == 1:
-        uvicorn.run(create_app(load_onnx(onnx_path)), host=host, port=port, log_level="warning")
-        return
-    if not sys.platform.startswith("linux"):
-        os.environ[MODEL_ENV] = str(Path(onnx_path).resolve())
-        uvicorn.run("digitkit.serve.app:app_from_env", factory=True, workers=workers, host=host, port=port,
-                    log_level="warning")
-        return
-    _listening_socket(host, port).close()  # fail here, clearly, if the port is taken
-    context = multiprocessing.get_context("spawn")
-    processes = [context.Process(target=_reuseport_worker, args=(str(onnx_path), host, port), daemon=True)
-                 for _ in range(workers)]
-    for process in processes:
-        process.start()
-    # Stop the workers whether the server is stopped with Ctrl-C or with SIGTERM.
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+def predict_image(classifier: Classifier, image: Image.Image) -> Prediction:
+    """Normalise and classify one image (CPU work: called in a worker thread)."""
     try:
-        for process in processes:
-            process.join()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        for process in processes:
-            process.terminate()
-        for process in processes:
-            process.join(5)
+        normalized = normalize(image).image
+    except BlankImage as err:
+        return Prediction(label=None, confidence=0.0, probabilities=None, normalized=None, message=str(err))
+    probs = classifier.predict(normalized[None])[0]
+    order = np.argsort(-probs)
+    labels = classifier.labels
+    return Prediction(label=labels[order[0]], confidence=float(probs[order[0]]), sure=bool(probs[order[0]] >= SURE_ABOVE),
+                      top=[(labels[i], float(probs[i])) for i in order[:2]],
+                      probabilities={label: float(p) for label, p in zip(labels, probs)},
+                      normalized=normalized.tolist())
 
 
-def _listening_socket(host: str, port: int) -> socket.socket:
-    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-    try:
-        sock.bind((host, port))
-    except OSError as err:
-        sock.close()
-        raise DigitkitError(f"cannot listen on {host}:{port} ({err.strerror}); choose another --port") from None
-    return sock
-
-
-def _reuseport_worker(onnx_path: str, host: str, port: int) -> None:
-    import ctypes
-    import uvicorn
-
-    # Die with the parent even if it is killed outright (PR_SET_PDEATHSIG = 1).
-    ctypes.CDLL(None).prctl(1, signal.SIGTERM)
-
-    sock = _listening_socket(host, port)
-    sock.listen(2048)
-    config = uvicorn.Config(create_app(load_onnx(onnx_path)), log_level="warning")
-    uvicorn.Server(config).run(sockets=[sock])
-
-
-def create_app(classifier: OnnxModel) -> FastAPI:
+def create_app(classifier: Classifier, allowed_hosts: set[str] | None = None) -> FastAPI:
     app = FastAPI(
         title="digitkit",
         summary="Draw a digit, or send an image, and see what the model reads.",
         description=__doc__,
-        version=__import__("digitkit").__version__,
+        version=digitkit.__version__,
     )
+    cpu = anyio.CapacityLimiter(CPU_WORKERS)
+
+    async def in_thread(fn, *args):
+        return await anyio.to_thread.run_sync(fn, *args, limiter=cpu)
 
     app.add_middleware(BodyLimit, limit=MAX_BODY_BYTES)
+    app.add_middleware(HostCheck, allowed_hosts=allowed_hosts or set())
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception):  # never a traceback to the client
@@ -211,11 +247,12 @@ def create_app(classifier: OnnxModel) -> FastAPI:
 
     @app.get("/api/model")
     async def model_info() -> ModelInfo:
-        return ModelInfo(name=classifier.name, format="onnx", labels=classifier.labels,
-                         test_accuracy=classifier.test_accuracy, input=INPUT_CONTRACT)
+        return ModelInfo(name=classifier.name, format=classifier.format, labels=classifier.labels,
+                         test_accuracy=classifier.test_accuracy, sure_above=SURE_ABOVE, input=INPUT_CONTRACT)
 
     @app.post("/api/predict", response_model=Prediction,
-              responses={413: {"model": Problem}, 415: {"model": Problem}, 422: {"model": Problem}},
+              responses={400: {"model": Problem}, 408: {"model": Problem}, 413: {"model": Problem},
+                         415: {"model": Problem}, 422: {"model": Problem}},
               openapi_extra={"requestBody": {"content": {
                   "multipart/form-data": {"schema": {"type": "object", "properties": {
                       "file": {"type": "string", "format": "binary"}}, "required": ["file"]}},
@@ -225,37 +262,35 @@ def create_app(classifier: OnnxModel) -> FastAPI:
     async def predict(request: Request):
         """Predict the digit in an uploaded image or a 28x28 pixel array."""
         content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-        body = await request.body()
-        if len(body) > MAX_BODY_BYTES:  # chunked uploads carry no content-length
-            return _problem(413, f"request body over {MAX_BODY_BYTES // 1024} KiB; send a smaller image")
         try:
             if content_type == "application/json":
+                body = await request.body()
                 try:
-                    image = _pixels_image(json.loads(body))
+                    image = pixels_image(_parse_json(body))
                 except json.JSONDecodeError as err:
                     return _problem(422, f"malformed JSON ({err.msg} at position {err.pos})")
-                except ValueError as err:
+                except RecursionError:
+                    return _problem(422, "malformed JSON (nested too deeply)")
+                except (ValueError, UnicodeDecodeError) as err:
                     return _problem(422, str(err))
             elif content_type == "multipart/form-data":
-                form = await request.form()
-                upload = form.get("file")
-                if upload is None or isinstance(upload, str):
-                    return _problem(422, "multipart form needs an image file in field 'file'")
-                image = load_image(await upload.read())
+                try:
+                    async with request.form(max_files=1, max_fields=8) as form:
+                        upload = form.get("file")
+                        if upload is None or isinstance(upload, str):
+                            return _problem(422, "multipart form needs an image file in field 'file'")
+                        data = await upload.read()
+                except BodyRefused:
+                    raise
+                except Exception as err:  # python-multipart's parse errors, Starlette's limits
+                    return _problem(422, f"malformed multipart form ({type(err).__name__}: {err})")
+                image = await in_thread(load_image, data)
             else:
                 return _problem(415, "send multipart/form-data with an image in field 'file', "
                                      "or application/json with {\"pixels\": 28x28}")
-            normalized = normalize(image).image
+            return await in_thread(predict_image, classifier, image)
         except NormalizeError as err:
-            if "no digit found" in str(err):
-                return Prediction(label=None, confidence=0.0, probabilities=None, normalized=None,
-                                  message=str(err))
             return _problem(415, f"not a usable image: {err}")
-        probs = classifier.predict(normalized)
-        top = int(probs.argmax())
-        return Prediction(label=classifier.labels[top], confidence=float(probs[top]),
-                          probabilities={label: float(p) for label, p in zip(classifier.labels, probs)},
-                          normalized=normalized.tolist())
 
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return app

@@ -1,5 +1,5 @@
 """Stage 6: verify. Run an exported file on Linux and compare it with the Keras model it came from
-on the 10,000 MNIST test images: top-1 agreement, max |Δ probability|, its own test accuracy, size."""
+on the test images: top-1 agreement, max |Δ probability|, its own test accuracy, size, pass/fail."""
 
 from __future__ import annotations
 
@@ -10,63 +10,19 @@ from pathlib import Path
 import numpy as np
 
 from digitkit import DigitkitError
+from digitkit.classifier import Classifier, KerasClassifier, load_classifier
+from digitkit.files import file_size
 
-
-class OnnxModel:
-    """An ONNX image classifier in onnxruntime, with the labels and test accuracy its metadata holds."""
-
-    def __init__(self, path: str | Path, threads: int | None = None):
-        import onnx
-        import onnxruntime as ort
-
-        self.path = Path(path)
-        options = ort.SessionOptions()
-        if threads:
-            options.intra_op_num_threads = threads
-        try:
-            self.session = ort.InferenceSession(str(self.path), options, providers=["CPUExecutionProvider"])
-            props = {p.key: p.value for p in onnx.load(str(self.path), load_external_data=False).metadata_props}
-        except Exception as err:  # onnxruntime and onnx raise their own exception types
-            raise DigitkitError(f"{self.path}: not a loadable ONNX model ({type(err).__name__}: {err})") from None
-        self.input_name = self.session.get_inputs()[0].name
-        self.labels = props.get("labels", ",".join(map(str, range(10)))).split(",")
-        self.test_accuracy = float(props["test_accuracy"]) if "test_accuracy" in props else None
-        self.name = props.get("run", self.path.stem)
-
-    def predict_batch(self, images: np.ndarray, batch_size: int = 1000) -> np.ndarray:
-        """Probabilities (N, classes) for uint8 (N, 28, 28) images."""
-        x = images.astype(np.float32)[:, None] / 255.0
-        return np.concatenate([self.session.run(None, {self.input_name: x[i : i + batch_size]})[0]
-                               for i in range(0, len(x), batch_size)])
-
-    def predict(self, image: np.ndarray) -> np.ndarray:
-        """Probabilities (classes,) for one uint8 (28, 28) image."""
-        return self.predict_batch(image[None])[0]
-
-
-def load_exported(path: str | Path):
-    """``(predict, labels)`` for an exported file: ``predict(images uint8 (N, 28, 28)) → (N, classes)``."""
-    path = Path(path)
-    if not path.exists():
-        raise DigitkitError(f"{path}: model file not found")
-    if path.suffix == ".onnx":
-        model = OnnxModel(path)
-        return model.predict_batch, model.labels
-    if path.suffix in (".mlpackage", ".mlmodel"):
-        from digitkit.verify.coreml import CoreMLModel
-
-        coreml = CoreMLModel(path)
-        return (lambda images: coreml.predict(images).probabilities), coreml.class_labels
-    raise DigitkitError(f"{path}: unsupported model file; give a .mlpackage, .mlmodel or .onnx")
+MIN_AGREEMENT = 0.99  # top-1 agreement an export needs to pass
 
 
 def _find_run(path: Path):
-    from digitkit.runs import MODEL_FILE, Run
+    from digitkit.runs import MODEL_FILE
 
     for parent in [path.parent, *path.parents]:
         if (parent / MODEL_FILE).is_file():
-            return Run.open(parent)
-    raise DigitkitError(f"{path} is not inside a run folder; pass --against RUN (the run it was exported from)")
+            return parent
+    raise DigitkitError(f"{path} is not inside a run folder; say which run it was exported from (--against RUN)")
 
 
 @dataclass
@@ -74,51 +30,56 @@ class Reference:
     """The Keras model's probabilities on the (first ``limit``) test images, to compare exports with."""
 
     name: str
+    labels: list[str]
     images: np.ndarray
-    labels: np.ndarray
+    truth: np.ndarray
     probs: np.ndarray
 
     @classmethod
-    def of(cls, source, limit: int | None = None) -> "Reference":
+    def of(cls, trained: KerasClassifier, limit: int | None = None) -> "Reference":
         from digitkit.data import load_dataset
-        from digitkit.evaluate import predict_dataset
 
-        data = load_dataset(source.dataset)
+        if limit is not None and limit < 1:
+            raise DigitkitError(f"limit must be at least 1, got {limit}")
+        data_dir = trained.run.config.get("data_dir") if trained.run else None
+        data = load_dataset(trained.dataset, data_dir if isinstance(data_dir, str) else None)
         images = data.x_test[:limit]
-        return cls(source.name, images, data.y_test[:limit], predict_dataset(source.model, images))
+        return cls(trained.name, trained.labels, images, data.y_test[:limit], trained.predict(images))
 
 
-def verify(model_path: str | Path, against=None, limit: int | None = None) -> dict:
-    """Compare an exported file with its Keras model on the test set; returns the report dict.
+def verify(model: str | Path | Classifier, against=None, limit: int | None = None,
+           min_agreement: float = MIN_AGREEMENT) -> dict:
+    """Compare an exported model with its Keras model on the test set; returns the report dict.
 
-    ``against`` is a run folder, a ``.keras`` file, an ``ExportSource`` or a :class:`Reference`
+    ``against`` is a run folder, a ``.keras`` file, a :class:`KerasClassifier` or a :class:`Reference`
     (several exports of one model share one); by default the run folder the exported file lies in.
+    ``passed`` says whether top-1 agreement reached ``min_agreement``.
     """
-    from digitkit.export.core import ExportSource, file_size
-
-    model_path = Path(model_path)
-    runner, _ = load_exported(model_path)
+    exported = model if not isinstance(model, (str, Path)) else load_classifier(model)
+    path = Path(getattr(exported, "path", model if isinstance(model, (str, Path)) else exported.name))
     if against is None:
-        against = _find_run(model_path).path
+        against = _find_run(path)
     if not isinstance(against, Reference):
-        against = Reference.of(against if isinstance(against, ExportSource) else ExportSource.load(against), limit)
-    images, labels, reference = against.images, against.labels, against.probs
+        trained = against if isinstance(against, KerasClassifier) else KerasClassifier.load(against)
+        against = Reference.of(trained, limit)
+    if exported.labels != against.labels:
+        raise DigitkitError(f"{path}: its labels {exported.labels} differ from the Keras model's {against.labels}")
     start = time.perf_counter()
-    probs = runner(images)
+    probs = exported.predict(against.images)
     seconds = time.perf_counter() - start
-    if probs.shape != reference.shape:
-        raise DigitkitError(f"{model_path}: outputs {probs.shape[1:]} values per image, the Keras model "
-                            f"{reference.shape[1:]}")
-    agree = probs.argmax(1) == reference.argmax(1)
+    agree = probs.argmax(1) == against.probs.argmax(1)
+    agreement = float(agree.mean())
     return {
-        "model": str(model_path),
+        "model": str(path),
         "against": against.name,
-        "images": int(len(images)),
-        "agreement": float(agree.mean()),
+        "images": int(len(against.images)),
+        "agreement": agreement,
         "disagreements": int((~agree).sum()),
-        "max_abs_diff": float(np.abs(probs - reference).max()),
-        "test_accuracy": float((probs.argmax(1) == labels).mean()),
-        "keras_test_accuracy": float((reference.argmax(1) == labels).mean()),
-        "size_bytes": file_size(model_path),
+        "max_abs_diff": float(np.abs(probs - against.probs).max()),
+        "test_accuracy": float((probs.argmax(1) == against.truth).mean()),
+        "keras_test_accuracy": float((against.probs.argmax(1) == against.truth).mean()),
+        "size_bytes": file_size(path) if path.exists() else None,
         "seconds": round(seconds, 2),
+        "min_agreement": min_agreement,
+        "passed": agreement >= min_agreement,
     }

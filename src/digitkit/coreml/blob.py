@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from digitkit import DigitkitError
+from digitkit.coreml.package import MAX_WEIGHT_BYTES, read_bounded
 
 SENTINEL = 0xDEADBEEF
 BLOB_DTYPES = {1: np.float16, 2: np.float32, 3: np.uint8, 4: np.int8}
@@ -23,10 +24,7 @@ BLOB_DTYPES = {1: np.float16, 2: np.float32, 3: np.uint8, 4: np.int8}
 class BlobFile:
     def __init__(self, path: Path):
         self.path = Path(path)
-        try:
-            self.data = self.path.read_bytes()
-        except OSError as err:
-            raise DigitkitError(f"{self.path}: cannot read weight file ({err.strerror})") from None
+        self.data = read_bounded(self.path, MAX_WEIGHT_BYTES, "weight file")
         if len(self.data) < 64:
             raise DigitkitError(f"{self.path}: weight file is truncated ({len(self.data)} bytes)")
         self.count, self.version = struct.unpack_from("<II", self.data, 0)

@@ -9,13 +9,13 @@ classifier outputs, so an exported file can be checked where it was made.
 from __future__ import annotations
 
 import functools
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from digitkit import DigitkitError
+from digitkit.coreml.package import MAX_SPEC_BYTES, package_model, read_bounded
 
 
 def _read_spec(path: Path):
@@ -24,8 +24,9 @@ def _read_spec(path: Path):
     Model_pb2 = coremltools().proto.Model_pb2  # the schema only; nothing of coremltools' runtime
 
     spec = Model_pb2.Model()
+    blob = read_bounded(path, MAX_SPEC_BYTES, "model spec")
     try:
-        spec.ParseFromString(path.read_bytes())
+        spec.ParseFromString(blob)
     except Exception as err:  # protobuf raises DecodeError and friends
         raise DigitkitError(f"{path}: not a Core ML model file ({type(err).__name__}: {err})") from None
     if not spec.HasField("description"):
@@ -33,23 +34,8 @@ def _read_spec(path: Path):
     return spec
 
 
-def _package_model(path: Path) -> Path:
-    manifest = path / "Manifest.json"
-    if not manifest.is_file():
-        raise DigitkitError(f"{path}: not a Core ML package (no Manifest.json)")
-    try:
-        info = json.loads(manifest.read_text())
-        root = info["itemInfoEntries"][info["rootModelIdentifier"]]["path"]
-    except (json.JSONDecodeError, KeyError) as err:
-        raise DigitkitError(f"{manifest}: unreadable package manifest ({err})") from None
-    model = path / "Data" / root
-    if not model.is_file():
-        raise DigitkitError(f"{path}: the package's model file {model} is missing")
-    return model
-
-
 @dataclass
-class Prediction:
+class Outputs:
     labels: list[str]
     probabilities: np.ndarray  # (N, classes), in class-label order
 
@@ -62,10 +48,12 @@ class CoreMLModel:
         if not self.path.exists():
             raise DigitkitError(f"{self.path}: model file not found")
         if self.path.is_dir():
-            model_file = _package_model(self.path)
+            model_file = package_model(self.path)
             weights_dir = model_file.parent / "weights"
+            self.package_root = self.path.resolve()
         else:
             model_file, weights_dir = self.path, None
+            self.package_root = None
         self.spec = _read_spec(model_file)
         description = self.spec.description
         self.input = description.input[0]
@@ -79,9 +67,9 @@ class CoreMLModel:
         self.label_name = description.predictedFeatureName
         self.probs_name = description.predictedProbabilitiesName
         if self.kind == "mlProgram":
-            from digitkit.verify.coreml.mlprogram import MLProgram
+            from digitkit.coreml.mlprogram import MLProgram
 
-            self.program = MLProgram(self.spec, weights_dir)
+            self.program = MLProgram(self.spec, weights_dir, self.package_root)
         elif self.kind in ("neuralNetworkClassifier", "neuralNetwork"):
             self.nn = getattr(self.spec, self.kind)
         else:
@@ -108,7 +96,7 @@ class CoreMLModel:
                 return x * scale + scaler.grayBias
         return x
 
-    def predict(self, images: np.ndarray, batch_size: int = 500) -> Prediction:
+    def predict(self, images: np.ndarray, batch_size: int = 500) -> Outputs:
         images = np.asarray(images)
         if images.ndim == 2:
             images = images[None]
@@ -120,13 +108,13 @@ class CoreMLModel:
             batch_labels, batch_probs = self._predict_batch(x)
             labels += batch_labels
             probs.append(batch_probs)
-        return Prediction(labels, np.concatenate(probs))
+        return Outputs(labels, np.concatenate(probs))
 
     def _predict_batch(self, x: np.ndarray):
         if self.kind == "mlProgram":
             outputs = self.program.run({self.input.name: x})
             return outputs[self.label_name], self._dicts_to_array(outputs[self.probs_name])
-        from digitkit.verify.coreml.neuralnetwork import run_layers
+        from digitkit.coreml.neuralnetwork import run_layers
 
         env = run_layers(self.nn, {self.input.name: self._nn_preprocess(x)})
         if self.kind == "neuralNetworkClassifier":

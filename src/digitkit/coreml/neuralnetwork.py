@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from digitkit import DigitkitError
-from digitkit.verify.coreml import ops
+from digitkit.coreml import ops
 
 
 def weights(params, shape=None) -> np.ndarray:

@@ -7,8 +7,9 @@ from pathlib import Path
 import numpy as np
 
 from digitkit import DigitkitError
-from digitkit.verify.coreml.blob import BlobFile
-from digitkit.verify.coreml.ops import KERNELS, classify
+from digitkit.coreml.blob import BlobFile
+from digitkit.coreml.package import inside
+from digitkit.coreml.ops import KERNELS, classify
 
 # MIL.proto DataType numbers → numpy types (the ones MIL programs of image classifiers carry).
 PROTO_DTYPES = {1: np.bool_, 2: object, 10: np.float16, 11: np.float32, 12: np.float64, 21: np.int8,
@@ -31,7 +32,7 @@ def _shape(value_type) -> list[int]:
 class MLProgram:
     """One function ("main") of an ML Program, ready to run on batches."""
 
-    def __init__(self, spec, weights_dir: Path | None):
+    def __init__(self, spec, weights_dir: Path | None, package_root: Path | None = None):
         program = spec.mlProgram
         if "main" not in program.functions:
             raise DigitkitError("ML Program has no 'main' function")
@@ -40,6 +41,7 @@ class MLProgram:
         self.block = function.block_specializations[function.opset]
         self.inputs = [(i.name, _shape(i.type)) for i in function.inputs]
         self.weights_dir = weights_dir
+        self.package_root = package_root if package_root is not None else (weights_dir.parent if weights_dir else None)
         self._blobs: dict[str, BlobFile] = {}
         self.constants: dict[str, object] = {}
         # Constants (and the constexpr ops built from them) do not depend on the input: fold once.
@@ -52,8 +54,11 @@ class MLProgram:
         if file_name not in self._blobs:
             if self.weights_dir is None:
                 raise DigitkitError(f"model refers to weight file {file_name} but has no weights folder")
-            relative = file_name.replace("@model_path/", "")
-            self._blobs[file_name] = BlobFile(self.weights_dir.parent / relative)
+            # "@model_path/" is the folder of the model file. Weight files live in the package; a path
+            # that leaves it is refused, not followed.
+            model_dir = self.weights_dir.parent.relative_to(self.package_root)
+            relative = str(model_dir / file_name.removeprefix("@model_path/"))
+            self._blobs[file_name] = BlobFile(inside(self.package_root, relative, "weight file"))
         return self._blobs[file_name]
 
     def _value(self, value):

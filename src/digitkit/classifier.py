@@ -1,0 +1,200 @@
+"""One shape for a loaded model, whatever its format.
+
+A :class:`Classifier` has a ``name``, its class ``labels`` (in output order), the ``input_size`` it
+reads (28×28 grey, white ink on black, MNIST-style; docs/preprocessing.md) and
+``predict(images uint8 (N, H, W)) → probabilities float32 (N, len(labels))``. There is one
+implementation per format: :class:`KerasClassifier` (a run folder or a ``.keras`` file; also "the
+trained model" that export converts), :class:`OnnxClassifier` (onnxruntime) and
+:class:`CoreMLClassifier` (digitkit's own Core ML runtime). Evaluate, export, verify, predict and
+serve all take one; :func:`load_classifier` opens any of them from a path.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from digitkit import DigitkitError
+from digitkit.runs import MODEL_FILE, Run, load_keras_model, number_or_none
+
+INPUT_SIZE = (28, 28)
+MODEL_SUFFIXES = (".keras", ".onnx", ".mlpackage", ".mlmodel")
+
+
+class Classifier(Protocol):
+    name: str
+    labels: list[str]
+    format: str
+    test_accuracy: float | None
+
+    @property
+    def input_size(self) -> tuple[int, int]: ...
+
+    def predict(self, images: np.ndarray) -> np.ndarray: ...
+
+
+def _check_images(images: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    images = np.asarray(images)
+    if images.ndim == 2:
+        images = images[None]
+    if images.ndim != 3 or images.shape[1:] != size:
+        raise DigitkitError(f"images must be uint8 (N, {size[0]}, {size[1]}), got shape {images.shape}")
+    return images
+
+
+def _check_output(path, probs: np.ndarray, labels: list[str]) -> np.ndarray:
+    if probs.ndim != 2 or probs.shape[1] != len(labels):
+        raise DigitkitError(f"{path}: the model outputs {list(probs.shape[1:])} values per image for "
+                            f"{len(labels)} labels")
+    return probs.astype(np.float32, copy=False)
+
+
+def _check_labels(path, labels) -> list[str]:
+    if len(labels) < 2 or len(set(labels)) != len(labels) or not all(isinstance(v, str) and v for v in labels):
+        raise DigitkitError(f"{path}: the model's class labels {labels!r} are not at least two distinct names")
+    return list(labels)
+
+
+@dataclass
+class KerasClassifier:
+    """A trained Keras model with what is known about it (labels, dataset, test accuracy, run)."""
+
+    model: object
+    name: str
+    labels: list[str] = field(default_factory=lambda: [str(d) for d in range(10)])
+    dataset: str = "mnist"
+    test_accuracy: float | None = None
+    run: Run | None = None
+    format: str = "keras"
+
+    def __post_init__(self):
+        shape = tuple(self.model.input_shape[1:])
+        if shape != (*INPUT_SIZE, 1):
+            raise DigitkitError(f"{self.name}: the Keras model takes inputs of shape {shape}; digitkit models "
+                                f"take {(*INPUT_SIZE, 1)} images")
+        outputs = self.model.output_shape[-1]
+        if outputs != len(self.labels):
+            raise DigitkitError(f"{self.name}: the Keras model has {outputs} outputs for {len(self.labels)} labels")
+
+    @property
+    def input_size(self) -> tuple[int, int]:
+        return INPUT_SIZE
+
+    @classmethod
+    def load(cls, path: str | Path) -> "KerasClassifier":
+        """From a run folder (or its model.keras) or any ``.keras`` file."""
+        path = Path(path)
+        if path.suffix != ".keras" or path.name == MODEL_FILE:
+            run = Run.open(path)
+            return cls(run.load_model(), run.name, run.labels, run.dataset, run.test_accuracy, run)
+        model = load_keras_model(path)
+        return cls(model, path.stem, [str(d) for d in range(model.output_shape[-1])])
+
+    def predict(self, images: np.ndarray) -> np.ndarray:
+        from digitkit.inference import predict_images
+
+        return predict_images(self.model, _check_images(images, INPUT_SIZE))
+
+
+class OnnxClassifier:
+    """An ONNX image classifier in onnxruntime; labels and test accuracy come from its metadata."""
+
+    format = "onnx"
+
+    def __init__(self, path: str | Path, threads: int | None = None):
+        import onnx
+        import onnxruntime as ort
+
+        self.path = Path(path)
+        options = ort.SessionOptions()
+        if threads:
+            options.intra_op_num_threads = threads
+        try:
+            self.session = ort.InferenceSession(str(self.path), options, providers=["CPUExecutionProvider"])
+            props = {p.key: p.value for p in onnx.load(str(self.path), load_external_data=False).metadata_props}
+        except Exception as err:  # onnxruntime and onnx raise their own exception types
+            raise DigitkitError(f"{self.path}: not a loadable ONNX model ({type(err).__name__}: {err})") from None
+        inputs, outputs = self.session.get_inputs(), self.session.get_outputs()
+        if len(inputs) != 1 or len(outputs) < 1:
+            raise DigitkitError(f"{self.path}: expected one image input and a probabilities output, found "
+                                f"{len(inputs)} input(s) and {len(outputs)} output(s)")
+        shape = list(inputs[0].shape)
+        if len(shape) != 4 or shape[1:] != [1, *INPUT_SIZE] or inputs[0].type != "tensor(float)":
+            raise DigitkitError(f"{self.path}: input {inputs[0].name!r} is {inputs[0].type} {shape}; digitkit "
+                                f"reads float [batch, 1, {INPUT_SIZE[0]}, {INPUT_SIZE[1]}] images")
+        self.input_name = inputs[0].name
+        width = outputs[0].shape[-1] if outputs[0].shape else None
+        default = [str(d) for d in range(width)] if isinstance(width, int) else []
+        self.labels = _check_labels(self.path, props["labels"].split(",") if "labels" in props else default)
+        if isinstance(width, int) and width != len(self.labels):
+            raise DigitkitError(f"{self.path}: the model outputs {width} values for {len(self.labels)} labels")
+        try:
+            self.test_accuracy = number_or_none(float(props.get("test_accuracy", "nan")))
+        except ValueError:
+            self.test_accuracy = None
+        self.name = props.get("run", self.path.stem)
+
+    @property
+    def input_size(self) -> tuple[int, int]:
+        return INPUT_SIZE
+
+    def predict(self, images: np.ndarray, batch_size: int = 1000) -> np.ndarray:
+        images = _check_images(images, INPUT_SIZE)
+        x = images.astype(np.float32)[:, None] / 255.0
+        if not len(x):
+            return np.zeros((0, len(self.labels)), np.float32)
+        try:
+            probs = np.concatenate([self.session.run(None, {self.input_name: x[i : i + batch_size]})[0]
+                                    for i in range(0, len(x), batch_size)])
+        except Exception as err:  # onnxruntime's own errors
+            raise DigitkitError(f"{self.path}: onnxruntime failed ({type(err).__name__}: {err})") from None
+        return _check_output(self.path, probs.reshape(len(x), -1), self.labels)
+
+
+class CoreMLClassifier:
+    """A Core ML image classifier, run by digitkit's Core ML runtime (:mod:`digitkit.coreml`)."""
+
+    format = "coreml"
+
+    def __init__(self, path: str | Path):
+        from digitkit.coreml import CoreMLModel
+
+        self.path = Path(path)
+        self.model = CoreMLModel(self.path)
+        if (self.model.height, self.model.width) != INPUT_SIZE:
+            raise DigitkitError(f"{self.path}: the model reads {self.model.height}x{self.model.width} images; "
+                                f"digitkit's are {INPUT_SIZE[0]}x{INPUT_SIZE[1]}")
+        self.labels = _check_labels(self.path, self.model.class_labels)
+        meta = self.model.spec.description.metadata.userDefined
+        try:
+            self.test_accuracy = number_or_none(float(meta.get("test_accuracy", "nan")))
+        except ValueError:
+            self.test_accuracy = None
+        self.name = meta.get("run", self.path.stem)
+
+    @property
+    def input_size(self) -> tuple[int, int]:
+        return INPUT_SIZE
+
+    def predict(self, images: np.ndarray) -> np.ndarray:
+        images = _check_images(images, INPUT_SIZE)
+        if not len(images):
+            return np.zeros((0, len(self.labels)), np.float32)
+        return _check_output(self.path, self.model.predict(images).probabilities, self.labels)
+
+
+def load_classifier(path: str | Path, threads: int | None = None) -> Classifier:
+    """A run folder, ``.keras``, ``.onnx``, ``.mlpackage`` or ``.mlmodel`` as a :class:`Classifier`."""
+    path = Path(path)
+    if not path.exists():
+        raise DigitkitError(f"{path}: model file not found; give a run folder, .keras, .onnx, .mlpackage or .mlmodel")
+    if path.suffix == ".onnx":
+        return OnnxClassifier(path, threads)
+    if path.suffix in (".mlpackage", ".mlmodel"):
+        return CoreMLClassifier(path)
+    if path.is_dir() or path.suffix == ".keras":
+        return KerasClassifier.load(path)
+    raise DigitkitError(f"{path}: unsupported model file; give a run folder, .keras, .onnx, .mlpackage or .mlmodel")

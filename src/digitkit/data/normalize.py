@@ -1,0 +1,215 @@
+"""Turn any image of one handwritten digit (or drawing) into the 28×28 input MNIST models expect.
+
+MNIST digits are white on black, fitted into 20×20 keeping their aspect ratio (anti-aliased),
+and placed in a 28×28 field so that their centre of mass is at the centre. Photos, scans and canvas
+drawings are not: this routine gets them there. The steps (docs/preprocessing.md has them with test
+vectors, for the ports to JavaScript and Swift):
+
+1. Load any Pillow mode (EXIF rotation applied); grey level = 8-bit ITU-R 601 luma; alpha kept.
+   Images larger than ``WORK_SIZE`` on their longer side are first reduced by an integer factor
+   (box filter), so the cost of every later step is bounded whatever the input size.
+2. Ink map. With transparency (alpha < 255 somewhere) and opaque pixels a minority, the alpha *is*
+   the ink (a drawing on a transparent canvas). Otherwise transparent pixels take the background
+   level, the background level is the (lower) median grey (ink covers less than half of an image of
+   one digit), and polarity follows from it: ink = background − grey on light paper (median ≥ 128),
+   grey − background on dark.
+3. Clean: ink below ``NOISE_FRACTION`` of the strongest ink is background (paper texture, JPEG
+   noise, shadows); specks under ``SPECK_FRACTION`` of the largest connected stroke are dropped.
+4. Crop to the ink's bounding box. Thin strokes (relative to the digit's size) are thickened so that
+   they survive the downscale, as MNIST's pen was thick relative to the digit; strokes that are
+   already thick enough (pinholes in textured ink ignored) are left as they are.
+5. Scale the longer side to 20 px keeping the aspect ratio (Lanczos, anti-aliased); stretch to 0..1.
+6. Paste into 28×28 so that the centre of mass lands on the centre (rounded to whole pixels).
+"""
+
+from __future__ import annotations
+
+import io
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+from scipy import ndimage
+
+from digitkit import DigitkitError
+
+FIELD = 28
+BOX = 20
+NOISE_FRACTION = 0.25
+SPECK_FRACTION = 0.05
+MIN_CONTRAST = 0.1  # strongest ink, as a fraction of full scale, below which the image is blank
+TARGET_STROKE = 0.12  # MNIST: stroke width is about 12% of the digit's longer side
+THIN_STROKE = 0.6  # strokes thinner than this fraction of the target are thickened
+MAX_PIXELS = 16_000_000  # larger images are refused (decompression bombs, memory)
+MAX_SIDE = 20_000  # and so are absurd shapes (a 100-byte 20000x1 PNG)
+WORK_SIZE = 1024  # longer side above which an image is first reduced by an integer factor
+
+
+class NormalizeError(DigitkitError):
+    """An image that cannot be read as a digit (unreadable, empty or too large)."""
+
+
+class BlankImage(NormalizeError):
+    """A readable image with no ink on it: not an error of the file, there is simply nothing drawn."""
+
+
+@dataclass
+class Normalized:
+    image: np.ndarray  # uint8 (28, 28), white digit on black
+    polarity: str  # "dark-on-light", "light-on-dark" or "alpha"
+
+
+def load_image(source) -> Image.Image:
+    """Open a path, bytes or file object with Pillow, refusing decompression bombs; decoded, with
+    EXIF orientation applied, and reduced to at most ``WORK_SIZE`` on its longer side."""
+    if isinstance(source, (bytes, bytearray)):
+        source = io.BytesIO(source)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            image = Image.open(source)
+            if image.width * image.height > MAX_PIXELS or max(image.size) > MAX_SIDE:
+                raise NormalizeError(f"image is too large: {image.width}x{image.height} pixels, more than the "
+                                     f"{MAX_PIXELS:,} pixels ({MAX_SIDE:,} on a side) accepted")
+            if image.width == 0 or image.height == 0:
+                raise NormalizeError("image has zero size")
+            # JPEG decodes at 1/2, 1/4 or 1/8 scale for free: ask for no more than the work size.
+            image.draft(None, (WORK_SIZE, WORK_SIZE))
+            image.load()
+            image = ImageOps.exif_transpose(image)
+            factor = -(-max(image.size) // WORK_SIZE)
+            if factor > 1:
+                image = image.reduce(factor)
+    except NormalizeError:
+        raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise NormalizeError(f"image is too large (over {MAX_PIXELS:,} pixels)") from None
+    except UnidentifiedImageError:
+        raise NormalizeError("not an image file Pillow can read") from None
+    except FileNotFoundError:
+        raise NormalizeError("file not found") from None
+    except IsADirectoryError:
+        raise NormalizeError("is a folder, not an image file") from None
+    except MemoryError:
+        raise NormalizeError("image is too large to decode") from None
+    except (OSError, SyntaxError, ValueError, TypeError, KeyError, IndexError, EOFError) as err:
+        # Truncated or corrupt files; Pillow's decoders raise all of these.
+        raise NormalizeError(f"unreadable image ({type(err).__name__}: {err})") from None
+    return image
+
+
+def _grey_and_alpha(image: Image.Image) -> tuple[np.ndarray, np.ndarray | None]:
+    """uint8 grey (luma) and, when some pixel is transparent, uint8 alpha."""
+    try:
+        if image.mode in ("I", "I;16", "I;16B", "I;16L", "I;16N", "F"):  # 16/32-bit greys: stretch to 8 bits
+            arr = np.asarray(image, np.float32)
+            if not np.isfinite(arr).all():
+                arr = np.nan_to_num(arr, nan=0.0, posinf=0.0, neginf=0.0)
+            span = float(arr.max() - arr.min()) or 1.0
+            return ((arr - arr.min()) * (255 / span)).round().astype(np.uint8), None
+        if image.mode == "LAB":  # lightness is the grey level
+            return np.asarray(image.getchannel("L")), None
+        if image.mode == "P" or "transparency" in image.info:
+            image = image.convert("RGBA")
+        if image.mode in ("RGBA", "LA", "PA", "La", "RGBa"):
+            alpha = np.asarray(image.getchannel("A"))
+            grey = np.asarray(image.convert("L") if image.mode != "LA" else image.getchannel("L"))
+            return grey, alpha if alpha.min() < 255 else None
+        if image.mode not in ("L", "1", "RGB"):
+            image = image.convert("RGB")  # CMYK, YCbCr, HSV, RGBX, ...
+        return np.asarray(image if image.mode == "L" else image.convert("L")), None
+    except (ValueError, OSError, TypeError) as err:
+        raise NormalizeError(f"image mode {image.mode!r} cannot be read as grey levels ({err})") from None
+
+
+def _median(values: np.ndarray) -> int:
+    """Lower median of uint8 values, from their histogram (O(n), no sort)."""
+    counts = np.cumsum(np.bincount(values.reshape(-1), minlength=256))
+    return int(np.searchsorted(counts, (values.size - 1) // 2, side="right"))
+
+
+def ink_map(image: Image.Image) -> tuple[np.ndarray, str]:
+    """Ink strength in 0..1 per pixel (0 = background), and the polarity that was detected."""
+    grey, alpha = _grey_and_alpha(image)
+    if alpha is not None:
+        opaque = alpha > 127
+        if opaque.mean() < 0.5:
+            return alpha.astype(np.float32) / 255, "alpha"
+        grey = np.where(opaque, grey, _median(grey[opaque])).astype(np.uint8)
+    background = _median(grey)
+    grey = grey.astype(np.float32)
+    if background >= 128:
+        return np.clip((background - grey) / 255, 0, 1), "dark-on-light"
+    return np.clip((grey - background) / 255, 0, 1), "light-on-dark"
+
+
+def _crop(ink: np.ndarray) -> np.ndarray:
+    rows, cols = np.flatnonzero(ink.any(axis=1)), np.flatnonzero(ink.any(axis=0))
+    return ink[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
+
+
+def _clean(ink: np.ndarray) -> np.ndarray:
+    """Drop faint ink and specks; returns the ink cropped to the bounding box of what is left."""
+    ink = _crop(np.where(ink >= NOISE_FRACTION * ink.max(), ink, 0))  # labelling the crop is cheaper
+    labels, count = ndimage.label(ink > 0)
+    if count > 1:
+        sizes = np.bincount(labels.reshape(-1))[1:]
+        keep = np.flatnonzero(sizes >= SPECK_FRACTION * sizes.max()) + 1
+        ink = _crop(np.where(np.isin(labels, keep), ink, 0))
+    return ink
+
+
+def stroke_width(mask: np.ndarray) -> float:
+    """Mean stroke width of a binary mask: area / half the boundary length (a long stroke of length
+    L and width w has area L·w and boundary ≈ 2L). Pinholes (textured pencil or marker ink, JPEG
+    speckle) are closed first: they add boundary that is not the stroke's edge."""
+    mask = mask | (ndimage.binary_closing(np.pad(mask, 1))[1:-1, 1:-1])
+    boundary = mask & ~ndimage.binary_erosion(mask)
+    return 2 * mask.sum() / max(boundary.sum(), 1)
+
+
+def _thicken(ink: np.ndarray) -> np.ndarray:
+    """Grow thin strokes towards ``TARGET_STROKE`` of the longer side; thick ones are left alone."""
+    mask = ink > 0
+    width = stroke_width(mask)
+    wanted = TARGET_STROKE * max(ink.shape)
+    if width >= THIN_STROKE * wanted:
+        return ink
+    grow = (wanted - width) / 2
+    if grow < 0.5:
+        return ink
+    pad = int(np.ceil(grow))
+    # A Euclidean disk dilation by distance transform: one pass, whatever the radius (a maximum
+    # filter over a disk costs the radius squared per pixel).
+    grown = ndimage.distance_transform_edt(~np.pad(mask, pad)) <= grow
+    return np.maximum(np.pad(ink / ink.max(), pad), grown.astype(np.float32))
+
+
+def normalize(image: Image.Image) -> Normalized:
+    """Normalise one digit image to MNIST's format; raises :class:`BlankImage` if it has no ink."""
+    ink, polarity = ink_map(image)
+    if ink.size == 0 or ink.max() < MIN_CONTRAST:
+        raise BlankImage("no digit found: the image is blank")
+    ink = _thicken(_clean(ink))
+    scale = BOX / max(ink.shape)
+    height, width_px = ink.shape
+    size = (max(1, round(width_px * scale)), max(1, round(height * scale)))
+    small = np.asarray(Image.fromarray(ink.astype(np.float32), "F").resize(size, Image.Resampling.LANCZOS))
+    small = np.clip(small, 0, None)
+    if small.max() <= 0:
+        raise BlankImage("no digit found: the ink is too small to see")
+    small = small / small.max()
+    # MNIST's centres of mass sit at pixel (14, 14) of the field, to the nearest pixel.
+    cy, cx = ndimage.center_of_mass(small)
+    top, left = int(round(FIELD / 2 - cy)), int(round(FIELD / 2 - cx))
+    top = min(max(top, 0), FIELD - small.shape[0])
+    left = min(max(left, 0), FIELD - small.shape[1])
+    field = np.zeros((FIELD, FIELD), np.float32)
+    field[top : top + small.shape[0], left : left + small.shape[1]] = small
+    return Normalized(np.round(field * 255).astype(np.uint8), polarity)
+
+
+def normalize_file(path: str | Path) -> Normalized:
+    return normalize(load_image(path))

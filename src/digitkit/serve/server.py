@@ -1,0 +1,199 @@
+"""Running the app: which ONNX file to serve, uvicorn with connection limits, and worker processes.
+
+Several workers on Linux each listen on the port with SO_REUSEPORT, so the kernel spreads
+connections over them (uvicorn's own ``workers`` share one socket, and asyncio accepts new
+connections in bursts, so one worker can end up with nearly all of them). Before the workers bind,
+the parent binds the port once *without* SO_REUSEPORT: a second ``digitkit serve`` on a port that
+is taken fails there, instead of silently sharing the port.
+"""
+
+from __future__ import annotations
+
+import atexit
+import multiprocessing
+import os
+import resource
+import shutil
+import signal
+import socket
+import sys
+import tempfile
+from pathlib import Path
+
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+from digitkit import DigitkitError
+from digitkit.classifier import OnnxClassifier
+from digitkit.runs import MODEL_FILE
+
+HEADERS_SECONDS = 10.0  # a connection must send a request's headers within this, or it is closed
+MAX_CONNECTIONS = 1000  # per worker; more get 503 (uvicorn's limit_concurrency)
+
+
+def resolve_onnx(model: str | Path) -> Path:
+    """The ONNX file to serve: the given .onnx, or a run folder / .keras exported on the fly. A run's
+    own export (its default ONNX file name) is reused while it is newer than the model."""
+    from digitkit.classifier import KerasClassifier
+    from digitkit.export import default_output, export
+
+    model = Path(model)
+    if model.suffix == ".onnx":
+        if not model.is_file():
+            raise DigitkitError(f"{model}: model file not found")
+        return model
+    if model.suffix in (".mlpackage", ".mlmodel"):
+        raise DigitkitError(f"{model}: serve runs ONNX; give the run folder (exported to ONNX on the fly) "
+                            "or an .onnx file")
+    trained = KerasClassifier.load(model)
+    own = default_output(trained, "onnx")
+    keras_file = trained.run.model_path if trained.run else model
+    if trained.run and own.is_file() and own.stat().st_mtime >= keras_file.stat().st_mtime:
+        return own
+    if trained.run and os.access(trained.run.path, os.W_OK):
+        return export(trained, "onnx", own)  # what `digitkit export RUN --format onnx` writes
+    scratch = Path(tempfile.mkdtemp(prefix="digitkit-serve-"))
+    atexit.register(shutil.rmtree, scratch, True)
+    return export(trained, "onnx", scratch / own.name)
+
+
+def load_onnx(path: str | Path) -> OnnxClassifier:
+    """The served model; one thread per session, since each request is one small image."""
+    return OnnxClassifier(path, threads=1)
+
+
+class GuardedHttpProtocol(HttpToolsProtocol):
+    """uvicorn's HTTP protocol with a deadline for each request's headers: a client that connects and
+    sends nothing, or trickles a header a byte at a time, is disconnected after ``HEADERS_SECONDS``
+    (uvicorn itself waits forever). Bodies have their own deadline (serve.app.BodyLimit)."""
+
+    headers_deadline = None
+
+    def _arm(self) -> None:
+        self._disarm()
+        self.headers_deadline = self.loop.call_later(HEADERS_SECONDS, self._headers_timeout)
+
+    def _disarm(self) -> None:
+        if self.headers_deadline is not None:
+            self.headers_deadline.cancel()
+            self.headers_deadline = None
+
+    def _headers_timeout(self) -> None:
+        if not self.transport.is_closing():
+            self.transport.close()
+
+    def connection_made(self, transport) -> None:
+        super().connection_made(transport)
+        self._arm()
+
+    def on_headers_complete(self) -> None:
+        self._disarm()
+        super().on_headers_complete()
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        if not self.transport.is_closing():
+            self._arm()
+
+    def connection_lost(self, exc) -> None:
+        self._disarm()
+        super().connection_lost(exc)
+
+
+def _raise_file_limit() -> None:
+    """Use the hard limit on open files: every idle client holds one until its deadline."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
+def check_port(port: int) -> int:
+    if isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535:
+        raise DigitkitError(f"port must be from 1 to 65535, got {port}")
+    return port
+
+
+def _uvicorn_config(app, **kwargs):
+    import uvicorn
+
+    return uvicorn.Config(app, http=GuardedHttpProtocol, log_level="warning", limit_concurrency=MAX_CONNECTIONS,
+                          timeout_keep_alive=5, **kwargs)
+
+
+def _socket(host: str, port: int, reuse_port: bool) -> socket.socket:
+    try:
+        family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
+    except socket.gaierror as err:
+        raise DigitkitError(f"cannot listen on {host}: {err.strerror}") from None
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if reuse_port:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as err:
+        sock.close()
+        raise DigitkitError(f"cannot listen on {host}:{port} ({err.strerror}); choose another --port") from None
+    return sock
+
+
+def _listening_socket(host: str, port: int) -> socket.socket:
+    """A socket bound without SO_REUSEPORT: fails if anything (another server too) holds the port."""
+    return _socket(host, port, reuse_port=False)
+
+
+def run_server(onnx_path: Path, host: str, port: int, workers: int = 1, allowed_hosts: set[str] | None = None,
+               on_ready=None) -> None:
+    """Serve until interrupted (Ctrl-C or SIGTERM)."""
+    import uvicorn
+
+    from digitkit.serve.app import create_app
+
+    check_port(port)
+    if workers < 1:
+        raise DigitkitError(f"workers must be at least 1, got {workers}")
+    _raise_file_limit()
+    allowed = set(allowed_hosts or ())
+    if workers == 1 or not sys.platform.startswith("linux"):
+        sock = _listening_socket(host, port)
+        sock.listen(2048)
+        if on_ready:
+            on_ready()
+        config = _uvicorn_config(create_app(load_onnx(onnx_path), allowed), workers=1)
+        uvicorn.Server(config).run(sockets=[sock])
+        return
+    _listening_socket(host, port).close()  # fail here, clearly, if the port is taken
+    context = multiprocessing.get_context("spawn")
+    processes = [context.Process(target=_reuseport_worker, args=(str(onnx_path), host, port, allowed), daemon=True)
+                 for _ in range(workers)]
+    for process in processes:
+        process.start()
+    if on_ready:
+        on_ready()
+    # Stop the workers whether the server is stopped with Ctrl-C or with SIGTERM.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    try:
+        for process in processes:
+            process.join()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        for process in processes:
+            process.terminate()
+        for process in processes:
+            process.join(5)
+
+
+def _reuseport_worker(onnx_path: str, host: str, port: int, allowed: set[str]) -> None:
+    import ctypes
+
+    import uvicorn
+
+    from digitkit.serve.app import create_app
+
+    # Die with the parent even if it is killed outright (PR_SET_PDEATHSIG = 1).
+    ctypes.CDLL(None).prctl(1, signal.SIGTERM)
+    _raise_file_limit()
+    sock = _socket(host, port, reuse_port=True)
+    sock.listen(2048)
+    config = _uvicorn_config(create_app(load_onnx(onnx_path), allowed))
+    uvicorn.Server(config).run(sockets=[sock])

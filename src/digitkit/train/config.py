@@ -1,0 +1,119 @@
+"""What a training run depends on: a :class:`Recipe` (model and optimisation) and the run settings
+around it (:class:`TrainConfig`). Each field is declared once, with its help text; the CLI builds
+its flags from these declarations."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+
+from digitkit import ConfigError, DigitkitError
+from digitkit.models import MODELS
+
+
+def option(help: str, **cli) -> dict:
+    """Field metadata: the help text and any argparse settings of the field's command-line flag."""
+    return {"help": help, "cli": cli}
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """How to train: the model and its optimisation settings."""
+
+    model: str = field(metadata=option("architecture", choices=list(MODELS)))
+    epochs: int = field(metadata=option("number of epochs"))
+    batch_size: int = field(metadata=option("examples per step"))
+    lr: float = field(metadata=option("(peak) learning rate"))
+    schedule: str = field(default="onecycle", metadata=option("learning-rate schedule", choices=["onecycle", "constant"]))
+    optimizer: str = field(default="adamw", metadata=option("optimizer", choices=["adamw", "adam"]))
+    weight_decay: float = field(default=5e-4, metadata=option("AdamW weight decay"))
+    label_smoothing: float = field(default=0.1, metadata=option("label smoothing of the training loss"))
+    augment: bool = field(default=True, metadata=option("handwriting augmentation (--no-augment turns it off)"))
+
+
+PRESETS: dict[str, Recipe] = {
+    "fast": Recipe("digitnet-small", epochs=2, batch_size=128, lr=1e-2, augment=False),
+    "default": Recipe("digitnet", epochs=8, batch_size=256, lr=8e-3),
+    "best": Recipe("digitnet", epochs=16, batch_size=256, lr=8e-3),
+    # The tutorial's own recipe: Adam at its default rate, no schedule, no augmentation.
+    "tutorial": Recipe("tutorial", epochs=10, batch_size=200, lr=1e-3, schedule="constant",
+                       optimizer="adam", weight_decay=0.0, label_smoothing=0.0, augment=False),
+}
+# Training a model by name alone uses this preset.
+MODEL_PRESET = {"digitnet": "default", "digitnet-small": "fast", "digitnet-large": "best",
+                "tutorial": "tutorial", "keras-example": "tutorial"}
+
+
+@dataclass(frozen=True)
+class TrainConfig(Recipe):
+    """Everything a run depends on (a recipe plus the run's settings); saved as ``config.json``."""
+
+    preset: str | None = field(default=None, metadata=option("training recipe (default: the model's own)",
+                                                               choices=list(PRESETS)))
+    seed: int = field(default=0, metadata=option("random seed; same seed, same result on CPU"))
+    dataset: str = field(default="mnist", metadata=option("built-in dataset"))
+    data_dir: str | None = field(default=None, metadata=option(
+        "folder with the dataset's IDX files (or set DIGITKIT_DATA_DIR)"))
+    val_size: int = field(default=5000, metadata=option("validation images carved from the training set"))
+    patience: int = field(default=4, metadata=option("early-stopping patience in epochs"))
+    limit: int | None = field(default=None, metadata=option("train on only the first N training images (quick checks)"))
+    name: str | None = field(default=None, metadata=option("run folder name (default: <model>-<date>-<time>)"))
+    runs_dir: str = field(default="runs", metadata=option("where run folders go"))
+    overwrite: bool = field(default=False, metadata=option("replace an existing run of that name (when training succeeds)"))
+
+    @classmethod
+    def from_preset(cls, preset: str | None = None, model: str | None = None, **overrides) -> "TrainConfig":
+        """A config from a preset (or the given model's own preset), with explicit overrides.
+
+        ``overrides`` whose value is None are ignored, so CLI flags that were not given fall through.
+        """
+        if preset is None:
+            if model is not None and model not in MODELS:
+                raise ConfigError("model", f"{model!r} is unknown; choose one of: {', '.join(MODELS)}")
+            preset = MODEL_PRESET.get(model or "digitnet", "default")
+        if preset not in PRESETS:
+            raise ConfigError("preset", f"{preset!r} is unknown; choose one of: {', '.join(PRESETS)}")
+        values = dataclasses.asdict(PRESETS[preset]) | {"preset": preset}
+        if model is not None:
+            values["model"] = model
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(overrides) - known
+        if unknown:
+            raise DigitkitError(f"unknown training setting(s): {', '.join(sorted(unknown))}")
+        values |= {k: v for k, v in overrides.items() if v is not None}
+        return cls(**values)
+
+    def validate(self) -> None:
+        """Raise :class:`ConfigError` for the first setting that cannot work."""
+        from digitkit.data import SPECS
+
+        if self.model not in MODELS:
+            raise ConfigError("model", f"{self.model!r} is unknown; choose one of: {', '.join(MODELS)}")
+        for name, lowest in (("epochs", 1), ("batch_size", 1), ("val_size", 0), ("patience", 1), ("seed", 0)):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < lowest:
+                raise ConfigError(name, f"must be a whole number of at least {lowest}, got {value!r}")
+        if self.limit is not None and (not isinstance(self.limit, int) or self.limit < 1):
+            raise ConfigError("limit", f"must be at least 1, got {self.limit!r}")
+        if not _finite(self.lr) or not 0 < self.lr <= 10:
+            raise ConfigError("lr", f"must be a number above 0 and at most 10, got {self.lr!r}")
+        if not _finite(self.weight_decay) or not 0 <= self.weight_decay < 1:
+            raise ConfigError("weight_decay", f"must be in [0, 1), got {self.weight_decay!r}")
+        if not _finite(self.label_smoothing) or not 0 <= self.label_smoothing < 1:
+            raise ConfigError("label_smoothing", f"must be in [0, 1), got {self.label_smoothing!r}")
+        for name in ("schedule", "optimizer", "preset"):
+            choices = type(self).choices(name)
+            value = getattr(self, name)
+            if not (value is None and name == "preset") and value not in choices:
+                raise ConfigError(name, f"{value!r} is unknown; choose one of: {', '.join(choices)}")
+        if self.dataset not in SPECS:
+            raise ConfigError("dataset", f"{self.dataset!r} is unknown; choose one of: {', '.join(SPECS)}")
+
+    @classmethod
+    def choices(cls, name: str) -> list:
+        return next(f for f in dataclasses.fields(cls) if f.name == name).metadata["cli"]["choices"]
+
+
+def _finite(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
