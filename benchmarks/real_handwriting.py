@@ -1,143 +1,285 @@
-"""A stand-in for real handwriting: MNIST *test* digits re-rendered as scans and drawings, read back
-with `digitkit predict --json`, exactly as a user would.
+"""A stand-in for real handwriting from writers MNIST never saw, read with `digitkit predict --json`
+exactly as a user would.
 
-Each image takes a random size (56-420 px digit), stroke weight (pen thinner or thicker), a
-non-square canvas with the digit anywhere on it, polarity (dark ink on light paper or the reverse),
-paper tint, illumination gradient and noise, colour mode (L, RGB with coloured ink, RGBA over a
-transparent background) and file type (PNG, or JPEG at quality 60-95). Fashion-MNIST test images
-rendered the same way measure how confident the model is on images that hold no digit.
+Round 1's stand-in re-rendered MNIST test digits: it shares MNIST's writers, so it could not see the
+gap to other people's handwriting. This one shares nothing with the training data:
 
-    python benchmarks/real_handwriting.py runs/first                 # 3,500 digits + 500 non-digits
-    python benchmarks/real_handwriting.py runs/first/MNISTClassifier.onnx --count 1000
+- fonts: handwriting fonts that digitkit does not train on (fonts-bwht Mentor and Organize,
+  fonts-dkg-handwriting, SteveHand from fonts-sjfonts, fonts-yusei-magic), rendered as scans and as
+  drawings;
+- hershey: Hershey stroke-font designs that digitkit does not train on (Times roman, Times italic
+  bold, Roman triplex), drawn as pen strokes;
+- styles: digit skeletons written for this benchmark (not digitkit's own), with the styles MNIST
+  lacks: crossed 7, 1 with a flag and a foot, open and one-stroke 4, 9 with a straight tail and a
+  small loop, 2 with a loop, ...
 
-Prints the accuracy on the digits, the confidence on non-digits, and predict's throughput
-(images per second with the model loaded once, normalisation included).
+and renders each in one of two ways:
+
+- drawn: as the web page draws (280 px canvas, 20 px round pen, uploaded as a 140 px PNG) or as other
+  drawing apps save (canvas 200-700 px, pen 3-35 px): black on white, white on black, or ink on a
+  transparent canvas;
+- scanned: ink on paper (tint, uneven light, noise, blur, slight rotation, sometimes the faint
+  lines of a form's box), PNG or JPEG.
+
+    python benchmarks/real_handwriting.py runs/first                  # 4,000 images
+    python benchmarks/real_handwriting.py runs/first/MNISTClassifier.onnx --per-glyph 10 --json out.json
+
+Prints accuracy overall, drawn and scanned, per source and per class, the most common confusions,
+calibration (ECE) and how confident right and wrong answers are.
 """
 
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import subprocess
 import sys
 import tempfile
-import time
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
-from scipy import ndimage
+from PIL import Image, ImageDraw, ImageFilter
 
-from digitkit.data import load_dataset
+from digitkit.data import handwriting as hw
+from digitkit.report import expected_calibration_error
+from digitkit.serve.app import SURE_ABOVE
+
+FONTS = ("opentype/bwht/BecauseWeMentor-Regular.otf", "opentype/bwht/BecauseWeOrganize-Regular.otf",
+         "truetype/fifthhorseman/dkg.ttf", "truetype/fifthhorseman/dkgBd.ttf", "truetype/fifthhorseman/dkgIt.ttf",
+         "truetype/fifthhorseman/dkgBI.ttf", "truetype/sjfonts/SteveHand.ttf",
+         "truetype/yusei-magic/YuseiMagic-Regular.ttf")
+HERSHEY = ("timesr", "timesib", "rowmant")
+assert not set(FONTS) & set(hw.TRAINING_FONTS) and not set(HERSHEY) & set(hw.TRAINING_HERSHEY)
+
+# Skeletons on a 10 x 10 grid (x right, y down), one list of points per pen stroke, straight segments
+# with rounded turns where a point is listed twice. Written for this benchmark alone.
+G = 10.0
+BENCH_STYLES = {
+    "0": [[[(5, 0.5), (2.5, 1.5), (1.5, 5), (2.5, 8.7), (5, 9.6), (7.5, 8.6), (8.4, 5), (7.4, 1.6), (5, 0.5), (4, 1)]],
+          [[(6, 1), (4, 0.6), (2.4, 3), (2.2, 7), (4, 9.5), (6.2, 8.8), (7.6, 5.5), (7.2, 2), (5.4, 0.6)]]],
+    "1": [[[(3, 2.4), (5.6, 0.3), (5.6, 9.7)]],
+          [[(2.5, 2.8), (5.4, 0.4), (5.4, 9.6)], [(3, 9.6), (7.8, 9.6)]],
+          [[(1.5, 4.2), (5.8, 0.3), (5.6, 9.7)]],
+          [[(2, 3.5), (6, 0.3), (5.2, 9.7)], [(3.2, 9.7), (7.2, 9.7)]],
+          [[(5, 0.3), (5, 9.7)]]],
+    "2": [[[(1.8, 2.8), (3.5, 0.6), (6.2, 0.5), (7.7, 2.4), (7, 4.6), (1.8, 9.5), (8.4, 9.4)]],
+          [[(2, 2.5), (4, 0.4), (6.8, 0.8), (7.4, 3.2), (5, 6.4), (2.2, 8.6), (1.6, 9.6), (2.8, 9.8), (3.6, 8.6),
+            (5, 8.8), (8.6, 9.6)]],
+          [[(1.5, 1.2), (7.8, 0.8), (7.8, 2.8), (1.6, 9.5), (8.5, 9.5)]]],
+    "3": [[[(2, 1.2), (6.5, 0.4), (7.6, 2.4), (4.2, 4.7), (7.8, 6.4), (7.4, 9), (4.6, 9.8), (1.6, 8.8)]],
+          [[(1.8, 0.6), (7.6, 0.6), (4.2, 4.2), (7.4, 5.6), (7.6, 8.6), (4.6, 9.8), (1.8, 8.6)]]],
+    "4": [[[(6.8, 0.4), (1.2, 6.8), (8.8, 6.8)], [(6.8, 0.4), (6.8, 9.7)]],
+          [[(2.6, 0.4), (2, 5.6), (8.6, 5.6)], [(6.8, 0.6), (6.8, 9.7)]],
+          [[(2.6, 0.4), (2.2, 5.8), (7, 5.8), (7.2, 0.6), (6.8, 9.7)]],
+          [[(3, 0.4), (1.6, 6), (8.5, 5.6)], [(7.4, 0.5), (5.8, 9.7)]]],
+    "5": [[[(7.4, 0.6), (3, 0.6), (2.6, 4.6), (5.6, 3.8), (7.8, 5.8), (7.2, 8.8), (4.2, 9.8), (1.8, 8.6)]],
+          [[(3, 0.6), (2.6, 4.4), (6, 4), (7.8, 6.6), (6, 9.5), (2, 9)], [(3, 0.6), (7.8, 0.4)]]],
+    "6": [[[(7, 0.6), (4.2, 1.4), (2.4, 4.8), (2.4, 8.2), (4.8, 9.8), (7.2, 8.4), (7, 6), (4.6, 5.4), (2.4, 6.8)]],
+          [[(6.4, 0.3), (2.6, 5.8), (2.8, 8.6), (5, 9.8), (7.4, 8.2), (6.4, 5.8), (3.6, 5.8), (2.6, 7)]]],
+    "7": [[[(1.4, 0.8), (8.4, 0.8), (4, 9.7)]],
+          [[(1.4, 0.8), (8.4, 0.8), (4.2, 9.7)], [(3.6, 5.2), (8, 5)]],
+          [[(1.4, 2.4), (1.5, 0.8), (8.4, 0.8), (4.4, 9.7)], [(3.8, 5.4), (7.6, 5.4)]],
+          [[(1.6, 1), (8.4, 0.8), (6, 4.6), (5, 9.7)], [(3.6, 4.8), (8.2, 4.6)]]],
+    "8": [[[(7, 1.6), (5, 0.4), (2.8, 1.6), (3.2, 3.6), (7, 6.2), (7.4, 8.6), (5, 9.8), (2.6, 8.6), (3, 6.2), (7, 3.6),
+            (7.2, 1.6), (5.2, 0.4)]],
+          [[(5, 0.4), (3, 1.6), (3.4, 4), (5, 4.7), (6.8, 4), (7, 1.6), (5, 0.4)],
+           [(5, 4.7), (2.4, 6.2), (2.6, 8.8), (5, 9.8), (7.4, 8.8), (7.6, 6.2), (5, 4.7)]]],
+    "9": [[[(7.2, 3), (6.4, 0.8), (4.4, 0.4), (2.6, 1.8), (2.8, 4.2), (4.8, 5), (7.2, 3.4), (7.2, 9.7)]],
+          [[(6.4, 2), (5.4, 0.4), (3.6, 0.6), (3.2, 2.4), (4.6, 3.4), (6.4, 2.2), (6.2, 9.7)]],
+          [[(7.4, 3), (6.6, 0.6), (4, 0.5), (2.4, 2.6), (4, 5), (7.2, 3.6), (7, 7.6), (5, 9.7), (2.6, 9.2)]],
+          [[(7.6, 2.6), (6.4, 0.4), (3.8, 0.6), (3, 2.8), (5, 4.6), (7.6, 2.8), (4.6, 9.7)]]],
+}
 
 
-def render(digit: np.ndarray, rng: np.random.Generator) -> Image.Image:
-    """One 28x28 MNIST-style image (white on black) → a plausible scan or drawing of it."""
-    scale = rng.uniform(2, 15)
-    size = int(28 * scale)
-    big = np.asarray(Image.fromarray(digit).resize((size, size), Image.Resampling.BICUBIC), np.float32) / 255
-    pen = rng.choice([-1, 0, 0, 1, 2])  # thinner, as is, thicker pen
-    if pen:
-        radius = max(1, int(round(abs(pen) * scale / 5)))
-        yy, xx = np.mgrid[-radius : radius + 1, -radius : radius + 1]
-        disk = yy**2 + xx**2 <= radius**2
-        big = ndimage.grey_dilation(big, footprint=disk) if pen > 0 else ndimage.grey_erosion(big, footprint=disk)
-    ink = 1 / (1 + np.exp(-(big - 0.45) * rng.uniform(8, 20)))  # crisp pen edges
-    height = int(size * rng.uniform(1.05, 2.5))
-    width = int(size * rng.uniform(1.05, 2.5))
-    canvas = np.zeros((height, width), np.float32)
-    top, left = rng.integers(0, height - size + 1), rng.integers(0, width - size + 1)
-    canvas[top : top + size, left : left + size] = ink
-    mode = rng.choice(["L", "RGB", "RGBA"], p=[0.4, 0.4, 0.2])
-    if mode == "RGBA":
-        colour = rng.integers(0, 90, 3) if rng.random() < 0.7 else rng.integers(170, 256, 3)
-        rgba = np.zeros((height, width, 4), np.uint8)
-        rgba[..., :3] = colour
-        rgba[..., 3] = np.clip(canvas * 255, 0, 255)
+def bench_strokes(style) -> list[np.ndarray]:
+    return [hw.smooth_curve(np.asarray(stroke, np.float64) / G, steps=6) for stroke in style]
+
+
+def drawn(strokes: list[np.ndarray], rng: np.random.Generator) -> Image.Image:
+    """A drawing as the web page uploads it, or as a drawing app saves it."""
+    page = rng.random() < 0.5
+    canvas = 280 if page else int(rng.integers(200, 700))
+    pen = 20.0 if page else float(rng.uniform(3, 35)) * canvas / 400
+    writer = hw.Writer.draw(rng)
+    shaped = writer.apply(strokes, rng)
+    points = np.vstack(shaped)
+    lo, hi = points.min(0), points.max(0)
+    height = canvas * rng.uniform(0.35, 0.85) / max(hi[1] - lo[1], (hi[0] - lo[0]) * 0.8, 1e-6)
+    span = (hi - lo) * height
+    room = np.maximum(canvas - span - pen, 1)
+    offset = rng.uniform(pen / 2, room + pen / 2) - lo * height
+    ink = hw.draw_strokes(shaped, height, pen, (canvas, canvas), tuple(offset))
+    return _as_drawing(ink, rng, page)
+
+
+def _as_drawing(ink: np.ndarray, rng: np.random.Generator, page: bool) -> Image.Image:
+    alpha = (np.clip(ink, 0, 1) * 255).astype(np.uint8)
+    if page:  # the page: dark ink on white, 280 px canvas drawn to 140 px, sent as PNG
+        grey = 255 - (alpha.astype(np.float32) * (255 - 17) / 255)
+        image = Image.fromarray(grey.astype(np.uint8), "L").convert("RGBA")
+        return image.resize((140, 140), Image.Resampling.BILINEAR)
+    kind = rng.choice(["black on white", "white on black", "transparent"])
+    if kind == "transparent":
+        rgba = np.zeros(ink.shape + (4,), np.uint8)
+        rgba[..., :3] = rng.integers(0, 80, 3) if rng.random() < 0.8 else rng.integers(180, 256, 3)
+        rgba[..., 3] = alpha
         return Image.fromarray(rgba, "RGBA")
-    dark_ink = rng.random() < 0.75
-    paper = rng.uniform(170, 255) if dark_ink else rng.uniform(0, 60)
-    ink_level = rng.uniform(0, 70) if dark_ink else rng.uniform(190, 255)
-    ramp = np.linspace(-1, 1, width)[None, :] * rng.uniform(0, 25)
-    grey = paper + (ink_level - paper) * canvas + ramp + rng.normal(0, rng.uniform(0, 10), canvas.shape)
-    if mode == "L":
-        return Image.fromarray(np.clip(grey, 0, 255).astype(np.uint8), "L")
-    tint = rng.uniform(0.8, 1.2, 3)  # coloured ink and paper
-    rgb = np.clip(grey[..., None] * tint, 0, 255).astype(np.uint8)
-    return Image.fromarray(rgb, "RGB")
+    grey = alpha if kind == "white on black" else 255 - alpha
+    return Image.fromarray(grey, "L").convert(rng.choice(["L", "RGB", "RGBA"]))
 
 
-def build_set(folder: Path, images: np.ndarray, labels: np.ndarray | None, count: int, seed: int) -> dict:
+def scanned(ink: np.ndarray, rng: np.random.Generator) -> Image.Image:
+    """Ink (0..1) as a scan of a form: paper, ink colour, light, noise, blur, maybe a box."""
+    h, w = ink.shape
+    pad = int(max(h, w) * rng.uniform(0.08, 0.5))
+    ink = np.pad(ink, pad)
+    if rng.random() < 0.3:  # the faint printed box of a form around the digit
+        box = np.zeros_like(ink)
+        m = max(2, pad // 3)
+        box[m, m:-m] = box[-m, m:-m] = box[m:-m, m] = box[m:-m, -m] = 1
+        box = np.maximum(box, np.roll(box, 1, 0))
+        ink = np.maximum(ink, box * rng.uniform(0.1, 0.22))
+    paper = rng.uniform(190, 255)
+    ink_level = rng.uniform(0, 90)
+    tint = rng.uniform(0.85, 1.15, 3)
+    light = np.linspace(-1, 1, ink.shape[1])[None, :] * rng.uniform(0, 20)
+    grey = paper + (ink_level - paper) * ink + light + rng.normal(0, rng.uniform(0, 8), ink.shape)
+    image = Image.fromarray(np.clip(grey, 0, 255).astype(np.uint8), "L")
+    if rng.random() < 0.5:
+        image = image.filter(ImageFilter.GaussianBlur(rng.uniform(0.3, 1.2)))
+    image = image.rotate(rng.normal(0, 3), resample=Image.Resampling.BILINEAR, fillcolor=int(paper))
+    if rng.random() < 0.5:
+        rgb = np.clip(np.asarray(image, np.float32)[..., None] * tint, 0, 255).astype(np.uint8)
+        image = Image.fromarray(rgb, "RGB")
+    return image
+
+
+def _font_ink(glyph: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    ink = hw.distort_glyph(glyph, rng)
+    scale = rng.uniform(30, 160) / glyph.shape[0]
+    image = Image.fromarray((np.clip(ink, 0, 1) * 255).astype(np.uint8))
+    image = image.resize((max(1, int(image.width * scale)), max(1, int(image.height * scale))), Image.Resampling.LANCZOS)
+    return np.asarray(image, np.float32) / 255
+
+
+def build(folder: Path, per_glyph: int, seed: int) -> dict[str, dict]:
+    """Write the images; returns name → {label, source, render}."""
     rng = np.random.default_rng(seed)
-    picks = rng.choice(len(images), count, replace=False)
-    truth = {}
-    for n, i in enumerate(picks):
-        image = render(images[i], rng)
-        jpeg = image.mode != "RGBA" and rng.random() < 0.3
-        name = f"{n:05d}.{'jpg' if jpeg else 'png'}"
+    truth: dict[str, dict] = {}
+
+    def save(image: Image.Image, label: str, source: str, render: str) -> None:
+        name = f"{len(truth):05d}"
+        jpeg = image.mode != "RGBA" and render == "scanned" and rng.random() < 0.4
+        buffer = io.BytesIO()
         if jpeg:
-            image.save(folder / name, quality=int(rng.integers(60, 96)))
+            image.convert("RGB").save(buffer, "JPEG", quality=int(rng.integers(60, 95)))
         else:
-            image.save(folder / name)
-        truth[name] = None if labels is None else str(labels[i])
+            image.save(buffer, "PNG")
+        name += ".jpg" if jpeg else ".png"
+        (folder / name).write_bytes(buffer.getvalue())
+        truth[name] = {"label": label, "source": source, "render": render}
+
+    for font in FONTS:
+        path = hw.FONT_ROOT / font
+        if not path.is_file():
+            raise SystemExit(f"missing benchmark font {path} (apt-get install the package; see docs/benchmarks.md)")
+        for digit in hw.DIGITS:
+            glyph = hw.font_glyph(path, digit)
+            for k in range(per_glyph):
+                ink = _font_ink(glyph, rng)
+                if k % 3 == 2:  # a third drawn in an app (filled strokes), the rest scanned
+                    canvas = np.pad(ink, int(max(ink.shape) * rng.uniform(0.1, 0.6)))
+                    save(_as_drawing(canvas, rng, page=False), digit, f"font:{path.stem}", "drawn")
+                else:
+                    save(scanned(ink, rng), digit, f"font:{path.stem}", "scanned")
+    for name in HERSHEY:
+        glyphs = hw.hershey_glyphs(hw.HERSHEY_ROOT / f"{name}.jhf")
+        for digit in hw.DIGITS:
+            strokes = hw.to_unit_box(glyphs[digit])
+            for _ in range(per_glyph):
+                save(drawn(strokes, rng), digit, f"hershey:{name}", "drawn")
+    for digit, styles in BENCH_STYLES.items():
+        for i, style in enumerate(styles):
+            strokes = bench_strokes(style)
+            for k in range(per_glyph * 2):
+                if k % 4 == 3:  # a quarter written with a ballpoint and scanned
+                    writer = hw.Writer.draw(rng, pen=(0.03, 0.09))
+                    save(scanned(hw.pen_digit(strokes, rng, writer), rng), digit, f"style:{digit}{chr(97 + i)}", "scanned")
+                else:
+                    save(drawn(strokes, rng), digit, f"style:{digit}{chr(97 + i)}", "drawn")
     return truth
 
 
 def predict_json(model: str, folder: Path) -> dict[str, dict]:
-    """Run the real CLI, as the held-out set will be: `digitkit predict MODEL DIR --json`."""
-    out = subprocess.run([sys.executable, "-m", "digitkit.cli", "predict", model, str(folder), "--json"],
+    """Run the real CLI, as the held-out set is: `digitkit predict MODEL DIR --json`."""
+    out = subprocess.run([sys.executable, "-m", "digitkit", "predict", model, str(folder), "--json"],
                          capture_output=True, text=True)
     rows = [json.loads(line) for line in out.stdout.splitlines() if line.startswith("{")]
+    if not rows:
+        raise SystemExit(f"digitkit predict failed:\n{out.stderr[-3000:]}")
     return {Path(r["file"]).name: r for r in rows}
+
+
+def summarise(truth: dict[str, dict], rows: dict[str, dict]) -> dict:
+    names = sorted(truth)
+    labels = [str(d) for d in range(10)]
+    probs = np.array([[rows[n]["probabilities"][c] if "probabilities" in rows.get(n, {}) else 0.0 for c in labels]
+                      for n in names])
+    y = np.array([int(truth[n]["label"]) for n in names])
+    pred = probs.argmax(1)
+    confidence = probs.max(1)
+    right = pred == y
+
+    def accuracy(mask) -> float:
+        return float(right[mask].mean()) if mask.any() else float("nan")
+
+    def group(key) -> dict:
+        values = np.array([truth[n][key] if key != "kind" else truth[n]["source"].split(":")[0] for n in names])
+        return {v: {"n": int((values == v).sum()), "accuracy": accuracy(values == v)} for v in sorted(set(values))}
+
+    confusions = Counter(f"{t}→{p}" for t, p in zip(y[~right], pred[~right]))
+    return {
+        "images": len(names),
+        "failed": sum("error" in rows.get(n, {"error": 1}) for n in names),
+        "accuracy": accuracy(np.ones_like(right)),
+        "by_render": group("render"),
+        "by_kind": group("kind"),
+        "by_source": group("source"),
+        "per_class": {d: accuracy(y == d) for d in range(10)},
+        "top_confusions": confusions.most_common(10),
+        "expected_calibration_error": expected_calibration_error(probs, y),
+        "median_confidence_right": float(np.median(confidence[right])) if right.any() else None,
+        "median_confidence_wrong": float(np.median(confidence[~right])) if (~right).any() else None,
+        "right_at_least_0.97": float((confidence[right] >= 0.97).mean()) if right.any() else None,
+        "wrong_flagged_not_sure": float((confidence[~right] < SURE_ABOVE).mean()) if (~right).any() else None,
+        "sure_above": SURE_ABOVE,
+    }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("model", help="run folder, .keras, .onnx, .mlpackage or .mlmodel")
-    parser.add_argument("--count", type=int, default=3500, help="digits to render (default 3500)")
-    parser.add_argument("--non-digits", type=int, default=500, help="Fashion-MNIST images (default 500)")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--keep", help="keep the rendered images in this folder")
+    parser.add_argument("--per-glyph", type=int, default=20, help="images per font glyph and per style (default 20)")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--keep", help="keep the images (and truth.json) in this folder")
     parser.add_argument("--json", help="write the results here too")
     args = parser.parse_args()
 
-    mnist = load_dataset("mnist")
     with tempfile.TemporaryDirectory() as tmp:
-        root = Path(args.keep or tmp)
-        digits, others = root / "digits", root / "non-digits"
-        digits.mkdir(parents=True, exist_ok=True)
-        others.mkdir(parents=True, exist_ok=True)
-        truth = build_set(digits, mnist.x_test, mnist.y_test, args.count, args.seed)
-        rows = predict_json(args.model, digits)
-        correct = sum(rows.get(name, {}).get("label") == label for name, label in truth.items())
-        failed = sum("error" in rows.get(name, {"error": 1}) for name in truth)
-        result = {"model": args.model, "digits": len(truth), "accuracy": correct / len(truth), "failed": failed}
-
-        if args.non_digits:
-            try:
-                fashion = load_dataset("fashion-mnist", download=False)
-                build_set(others, fashion.x_test, None, args.non_digits, args.seed + 1)
-                conf = [r["confidence"] for r in predict_json(args.model, others).values() if "confidence" in r]
-                result |= {"non_digits": len(conf), "non_digit_mean_confidence": float(np.mean(conf)),
-                           "non_digit_confidence_over_0.9": float(np.mean(np.array(conf) > 0.9))}
-                digit_conf = [r["confidence"] for r in rows.values() if "confidence" in r]
-                result["digit_mean_confidence"] = float(np.mean(digit_conf))
-            except Exception as err:  # Fashion-MNIST is optional here
-                result["non_digits"] = f"skipped: {err}"
-
-        from digitkit.predict import expand_inputs, load_classifier, predict_files
-
-        classifier = load_classifier(args.model)
-        paths = expand_inputs([str(digits)])[:1000]
-        start = time.perf_counter()
-        predict_files(classifier, paths)
-        result["predict_images_per_second"] = len(paths) / (time.perf_counter() - start)
-
-    print(json.dumps(result, indent=2))
-    print(f"\nreal-handwriting stand-in: {result['accuracy']:.2%} of {result['digits']} digits read correctly; "
-          f"predict runs at {result['predict_images_per_second']:.0f} images/s")
+        folder = Path(args.keep or tmp)
+        folder.mkdir(parents=True, exist_ok=True)
+        truth = build(folder, args.per_glyph, args.seed)
+        (folder / "truth.json").write_text(json.dumps(truth))
+        result = {"model": args.model, **summarise(truth, predict_json(args.model, folder))}
+    print(json.dumps(result, indent=1))
+    print(f"\nreal-handwriting stand-in: {result['accuracy']:.2%} of {result['images']} images "
+          f"(drawn {result['by_render']['drawn']['accuracy']:.2%}, scanned {result['by_render']['scanned']['accuracy']:.2%}); "
+          f"ECE {result['expected_calibration_error']:.3f}")
+    print("per class: " + "  ".join(f"{d}: {a:.1%}" for d, a in result["per_class"].items()))
     if args.json:
-        Path(args.json).write_text(json.dumps(result, indent=2) + "\n")
+        Path(args.json).write_text(json.dumps(result, indent=1) + "\n")
 
 
 if __name__ == "__main__":

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
-from digitkit.predict.preprocessing import normalize
+from digitkit.data.normalize import THIN_STROKE, TARGET_STROKE, _clean, ink_map, normalize, stroke_width
 
 
 def seven(size=(40, 60), ink=0, paper=255, width=5, mode="L"):
@@ -31,11 +31,37 @@ def cases():
     small = Image.new("L", (64, 36), 255)
     ImageDraw.Draw(small).line([(50, 5), (50, 14)], fill=0, width=2)
     yield "tiny off-centre one in L 64x36", small
+    specks = seven(size=(48, 56), width=6)
+    draw = ImageDraw.Draw(specks)
+    for x, y in [(2, 2), (44, 3), (3, 50), (40, 52), (24, 30)]:
+        draw.point([(x, y), (x + 1, y)], fill=40)  # dust: removed as specks
+    yield "speck removal: seven with dust L 48x56", specks
+    thin = Image.new("L", (60, 60), 255)
+    ImageDraw.Draw(thin).line([(14, 16), (30, 6), (46, 16), (14, 54), (48, 54)], fill=0, width=1)
+    yield "thickening: one-pixel pen two L 60x60", thin
+    bold = Image.new("L", (40, 44), 0)
+    draw = ImageDraw.Draw(bold)
+    draw.rectangle([15, 2, 25, 41], fill=255)  # a thick 1 with a flag and a foot, filling its box
+    draw.polygon([(15, 2), (4, 12), (8, 16), (15, 10)], fill=255)
+    draw.rectangle([6, 35, 34, 41], fill=255)
+    yield "no thickening: thick box-filling one L 40x44", bold
+    pencil = Image.new("L", (44, 52), 250)
+    ImageDraw.Draw(pencil).line([(10, 8), (34, 8), (18, 46)], fill=30, width=7)
+    texture = np.asarray(pencil).copy()
+    texture[::2, ::3] = np.where(texture[::2, ::3] < 128, 250, texture[::2, ::3])  # pinholes in the graphite
+    yield "no thickening: textured pencil seven L 44x52", Image.fromarray(texture)
+
+
+def thickened(image) -> bool:
+    ink = _clean(ink_map(image)[0])
+    return stroke_width(ink > 0) < THIN_STROKE * TARGET_STROKE * max(ink.shape)
 
 
 def main():
     vectors = []
     for name, image in cases():
+        if name.startswith(("thickening", "no thickening")):  # each case exercises what it says
+            assert thickened(image) == name.startswith("thickening"), name
         rgba = image.convert("RGBA")
         vectors.append({
             "name": name,
@@ -45,6 +71,8 @@ def main():
             "rgba": np.asarray(rgba).reshape(-1).tolist(),
             "expected": normalize(image).image.tolist(),
         })
+    for case in vectors:
+        print(f"{case['name']}: {case['width']}x{case['height']}")
     path = Path(__file__).with_name("preprocessing_vectors.json")
     path.write_text(json.dumps(vectors, separators=(",", ":")) + "\n")
     print(f"wrote {len(vectors)} vectors to {path}")

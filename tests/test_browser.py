@@ -63,7 +63,7 @@ def test_draw_a_one_and_see_the_prediction(server):
         label = page.text_content("#label").strip()
         confidence = page.text_content("#confidence")
         widths = page.eval_on_selector_all(".bars .fill", "els => els.map(e => parseFloat(e.style.width))")
-        top = page.eval_on_selector(".bars li.top", "e => e.dataset.digit")
+        top = page.eval_on_selector(".bars li.top", "e => e.dataset.label")
         seen = page.evaluate("""() => {
             const d = document.getElementById('seen').getContext('2d').getImageData(0, 0, 28, 28).data;
             let lit = 0; for (let i = 0; i < d.length; i += 4) if (d[i] > 128) lit++; return lit; }""")

@@ -127,8 +127,11 @@ class OnnxClassifier:
                                 f"reads float [batch, 1, {INPUT_SIZE[0]}, {INPUT_SIZE[1]}] images")
         self.input_name = inputs[0].name
         width = outputs[0].shape[-1] if outputs[0].shape else None
-        default = [str(d) for d in range(width)] if isinstance(width, int) else []
-        self.labels = _check_labels(self.path, props["labels"].split(",") if "labels" in props else default)
+        if "labels" not in props and width != 10:
+            raise DigitkitError(f"{self.path}: no 'labels' in the model's metadata, and its {width} outputs are not "
+                                "the ten digits; export it with digitkit (which records the labels)")
+        self.labels = _check_labels(self.path, props["labels"].split(",") if "labels" in props else
+                                    [str(d) for d in range(10)])
         if isinstance(width, int) and width != len(self.labels):
             raise DigitkitError(f"{self.path}: the model outputs {width} values for {len(self.labels)} labels")
         try:

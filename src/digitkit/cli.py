@@ -74,6 +74,8 @@ class Train(Command):
             kind = int if field.type.startswith("int") else float if field.type.startswith("float") else str
             default = "" if field.default in (None, dataclasses.MISSING) else f" (default {field.default})"
             parser.add_argument(flag, type=kind, help=meta["help"] + default, **cli)
+        parser.add_argument("--nproc", type=int, metavar="N",
+                            help="train data-parallel in N processes on this machine (torchrun; one per GPU)")
 
     @staticmethod
     def run(args) -> int:
@@ -81,6 +83,10 @@ class Train(Command):
 
         from digitkit.train import TrainConfig, train
 
+        if args.nproc is not None:
+            from digitkit.train.distributed import launch
+
+            return launch(_without(args.argv, "--nproc"), args.nproc)
         given = {f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig)}
         train(TrainConfig.from_preset(given.pop("preset"), given.pop("model"), **given))
         return 0
@@ -313,6 +319,53 @@ class Serve(Command):
 
 
 @command
+class Teach(Command):
+    name = "teach"
+    help = "Teach a model your own drawings in the browser: name classes, draw examples, train, try, download."
+    examples = """
+        examples:
+          digitkit teach                                    # ./teach/, starting from the newest run in ./runs
+          digitkit teach --workspace shapes --init runs/first --port 8080
+          digitkit train --data teach/data --name mine      # later: the same drawings from the command line
+        """
+
+    @staticmethod
+    def arguments(parser):
+        parser.add_argument("--workspace", default="teach", help="folder for the drawings and the runs (default: teach)")
+        parser.add_argument("--init", help="run to start from (default: the newest run in ./runs, if any)")
+        parser.add_argument("--host", default="127.0.0.1", help="interface to bind (default 127.0.0.1: this machine only)")
+        parser.add_argument("--port", type=int, default=8000, help="port, 1-65535 (default 8000)")
+        parser.add_argument("--allow-host", action="append", default=[], metavar="NAME",
+                            help="a host name clients may use besides IP addresses and localhost (repeatable)")
+
+    @staticmethod
+    def run(args) -> int:
+        from digitkit.runs import Run
+        from digitkit.serve.server import check_port, run_teach
+        from digitkit.ui import console
+
+        check_port(args.port)
+        init = args.init
+        if init is None:
+            try:
+                init = str(Run.newest().path)
+            except DigitkitError:
+                console.print("No run in ./runs to start from: models will be trained from scratch "
+                              "(give --init RUN to start from a digit model; it needs fewer drawings).")
+        else:
+            Run.open(init)
+        shown = f"[{args.host}]" if ":" in args.host else args.host
+
+        def ready():
+            start = f", starting from {_escape(init)}" if init else ""
+            console.print(f"Teach page: [bold]http://{_escape(shown)}:{args.port}/[/] (workspace "
+                          f"{_escape(args.workspace)}{start}). Ctrl-C stops.")
+
+        run_teach(args.workspace, init, args.host, args.port, set(args.allow_host), on_ready=ready)
+        return 0
+
+
+@command
 class Info(Command):
     name = "info"
     help = "Show versions, backend, device and where the data comes from."
@@ -337,11 +390,12 @@ class Info(Command):
         name = torch.cuda.get_device_name(dev) if dev.type == "cuda" else platform.processor() or "CPU"
         console.print(f"digitkit {__version__}  python {platform.python_version()}  keras {keras.__version__} "
                       f"(backend {keras.backend.backend()})  torch {torch.__version__}  numpy {numpy.__version__}")
+        from importlib.metadata import PackageNotFoundError, version
+
         for optional in ("coremltools", "onnxruntime", "fastapi"):
             try:
-                module = __import__(optional)
-                console.print(f"{optional} {module.__version__}")
-            except ImportError:
+                console.print(f"{optional} {version(optional)}")
+            except PackageNotFoundError:
                 console.print(f"{optional}: not installed")
         console.print(f"device: {dev.type} ({name}), {torch.get_num_threads()} CPU threads")
         for dataset in SPECS:
@@ -371,6 +425,19 @@ def build_parser(chosen: str | None = None) -> argparse.ArgumentParser:
     return parser
 
 
+def _without(argv: list[str], flag: str) -> list[str]:
+    """``argv`` without ``flag`` and its value (``--flag N`` or ``--flag=N``)."""
+    out, skip = [], False
+    for item in argv:
+        if skip:
+            skip = False
+        elif item == flag:
+            skip = True
+        elif not item.startswith(flag + "="):
+            out.append(item)
+    return out
+
+
 def _flag(setting: str) -> str:
     return "--" + setting.replace("_", "-")
 
@@ -385,6 +452,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command is None:
         build_parser().print_help()
         return 2
+    args.argv = argv
     try:
         return args.func(args)
     except DigitkitError as err:

@@ -4,7 +4,6 @@ scores, confusion matrix, calibration) in ``evaluation.json`` and the pictures b
 from __future__ import annotations
 
 from digitkit.classifier import KerasClassifier
-from digitkit.data import load_dataset
 from digitkit.files import atomic_write_json
 from digitkit.report import save_report_figures, score
 from digitkit.runs import Run
@@ -14,10 +13,10 @@ def evaluate_run(run_path, data_dir=None) -> tuple[Run, dict]:
     """Evaluate a run folder's model on its dataset's test split; writes evaluation.json and PNGs."""
     trained = KerasClassifier.load(run_path)
     run = trained.run
-    data = load_dataset(trained.dataset, data_dir or run.config.get("data_dir"))
-    probs = trained.predict(data.x_test)
-    report = {"run": run.name, "model": run.config.get("model"), "dataset": data.name,
-              **score(probs, data.y_test, trained.labels)}
+    images, labels = run.test_split(data_dir)
+    probs = trained.predict(images)
+    report = {"run": run.name, "model": run.config.get("model"), "dataset": trained.dataset,
+              **score(probs, labels, trained.labels)}
     atomic_write_json(run.path / "evaluation.json", report)
-    save_report_figures(run.path, data.x_test, data.y_test, probs, trained.labels, report)
+    save_report_figures(run.path, images, labels, probs, trained.labels, report)
     return run, report

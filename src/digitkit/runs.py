@@ -11,7 +11,6 @@ import json
 import math
 import re
 import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,6 +19,7 @@ from digitkit.files import replace_path
 
 RUNS_DIR = "runs"
 MODEL_FILE = "model.keras"
+TEST_FILES = ("test-images-idx3-ubyte.gz", "test-labels-idx1-ubyte.gz")  # a folder dataset's test split
 RUN_MARKERS = ("config.json", MODEL_FILE)  # a folder holding one of these was written by digitkit train
 NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 
@@ -62,15 +62,22 @@ class Run:
                                     "it will not be replaced: choose another name")
         return path
 
+    @staticmethod
+    def staged_path(runs_dir: str | Path, name: str) -> Path:
+        """Where a run is built (hidden) before :meth:`publish` moves it into place."""
+        return Path(runs_dir) / f".{name}.partial"
+
     @classmethod
-    def staging(cls, runs_dir: str | Path, name: str) -> "Run":
-        """An empty hidden folder next to where the run will go; :meth:`publish` moves it there."""
-        runs_dir = Path(runs_dir)
+    def staging(cls, runs_dir: str | Path, name: str, resume: bool = False) -> "Run":
+        """The hidden folder a run is built in: fresh, or (``resume``) the one an interrupted run left."""
+        path = cls.staged_path(runs_dir, name)
         try:
-            runs_dir.mkdir(parents=True, exist_ok=True)
-            return cls(Path(tempfile.mkdtemp(prefix=f".{name}.partial-", dir=runs_dir)))
+            if path.exists() and not resume:
+                shutil.rmtree(path)  # an interrupted run of this name (digitkit's own folder): start over
+            path.mkdir(parents=True, exist_ok=resume)
         except OSError as err:
             raise DigitkitError(f"cannot create a run folder in {runs_dir} ({err.strerror})") from None
+        return cls(path)
 
     def publish(self, target: Path, overwrite: bool = False) -> "Run":
         """Move this staged run to ``target`` (replacing an old run there when ``overwrite``)."""
@@ -155,6 +162,22 @@ class Run:
 
     def load_model(self):
         return load_keras_model(self.model_path)
+
+    def test_split(self, data_dir: str | None = None):
+        """(images, labels) the run is tested on: its own copy of the split (folder datasets), else the
+        built-in dataset's test split."""
+        from digitkit.data import load_dataset, read_idx
+
+        if (self.path / TEST_FILES[0]).is_file():
+            images = read_idx(self.path / TEST_FILES[0], 3, (None, 28, 28))
+            labels = read_idx(self.path / TEST_FILES[1], 1)
+        else:
+            saved = self.config.get("data_dir")
+            data = load_dataset(self.dataset, data_dir or (saved if isinstance(saved, str) else None))
+            images, labels = data.x_test, data.y_test
+        if len(images) != len(labels) or (len(labels) and labels.max() >= len(self.labels)):
+            raise DigitkitError(f"{self.path}: the test images do not match the run's {len(self.labels)} labels")
+        return images, labels
 
 
 def number_or_none(value) -> float | None:

@@ -1,6 +1,6 @@
 import SwiftUI
 
-/// Draw a digit; the model reads it as you draw (debounced) and shows all ten probabilities.
+/// Draw a digit; the model reads it as you draw (debounced) and shows the probability of each class.
 struct ContentView: View {
     @State private var strokes: [[CGPoint]] = []
     @StateObject private var reader = DigitReader()
@@ -10,7 +10,7 @@ struct ContentView: View {
             VStack(spacing: 16) {
                 Text("Draw a digit").font(.largeTitle.bold())
                 DrawingPad(strokes: $strokes)
-                    .frame(width: DrawingPad.side, height: DrawingPad.side)
+                    .frame(width: Pen.side, height: Pen.side)
                     .onChange(of: strokes) { newStrokes in reader.schedule(newStrokes) }
                 Button("Clear") {
                     strokes = []
@@ -18,7 +18,8 @@ struct ContentView: View {
                 }
                 .buttonStyle(.borderedProminent)
                 answer
-                ProbabilityBars(probabilities: reader.result?.probabilities ?? Array(repeating: 0, count: 10))
+                ProbabilityBars(labels: reader.labels,
+                                probabilities: reader.result?.probabilities ?? Array(repeating: 0, count: reader.labels.count))
                 if let seen = reader.result?.modelInput {
                     VStack(spacing: 4) {
                         Image(decorative: seen, scale: 1)
@@ -37,8 +38,15 @@ struct ContentView: View {
         if let result = reader.result {
             HStack(alignment: .firstTextBaseline, spacing: 12) {
                 Text(result.label).font(.system(size: 80, weight: .bold))
-                Text(String(format: "%.1f%% sure", result.confidence * 100))
-                    .font(.title2).foregroundStyle(.secondary)
+                if result.sure {
+                    Text(String(format: "%.1f%% sure", result.confidence * 100))
+                        .font(.title2).foregroundStyle(.secondary)
+                } else if let second = result.runnerUp {
+                    // Not sure: say so, and name the two best candidates.
+                    Text(String(format: "Not sure: %@ (%.0f%%) or %@ (%.0f%%)?", result.label, result.confidence * 100,
+                                second.label, second.confidence * 100))
+                        .font(.title3).foregroundStyle(.orange)
+                }
             }
         } else {
             Text(reader.message).foregroundStyle(.secondary).frame(minHeight: 96)
@@ -46,33 +54,11 @@ struct ContentView: View {
     }
 }
 
-/// Round, thick strokes drawn with a finger or pencil.
-struct DrawingPad: View {
+/// The pen: the pad's size and a round, thick stroke (shared by the view and the renderer, off the
+/// main actor too).
+enum Pen {
     static let side: CGFloat = 280
     static let lineWidth: CGFloat = 20
-    @Binding var strokes: [[CGPoint]]
-
-    var body: some View {
-        Canvas { context, _ in
-            for stroke in strokes {
-                context.stroke(DrawingPad.path(for: stroke), with: .color(.black),
-                               style: StrokeStyle(lineWidth: DrawingPad.lineWidth, lineCap: .round, lineJoin: .round))
-            }
-        }
-        .background(Color.white)
-        .border(Color.primary, width: 2)
-        .gesture(
-            DragGesture(minimumDistance: 0)
-                .onChanged { value in
-                    if value.translation == .zero || strokes.isEmpty {
-                        strokes.append([value.location])
-                    } else {
-                        strokes[strokes.count - 1].append(value.location)
-                    }
-                }
-                .onEnded { _ in strokes.append([]) }
-        )
-    }
 
     static func path(for stroke: [CGPoint]) -> Path {
         var path = Path()
@@ -85,26 +71,57 @@ struct DrawingPad: View {
     }
 }
 
-/// Ten horizontal bars, the most likely digit highlighted.
+/// Round, thick strokes drawn with a finger or pencil.
+struct DrawingPad: View {
+    @Binding var strokes: [[CGPoint]]
+    @State private var drawing = false  // a gesture is in progress: its points extend the last stroke
+
+    var body: some View {
+        Canvas { context, _ in
+            for stroke in strokes {
+                context.stroke(Pen.path(for: stroke), with: .color(.black),
+                               style: StrokeStyle(lineWidth: Pen.lineWidth, lineCap: .round, lineJoin: .round))
+            }
+        }
+        .background(Color.white)
+        .border(Color.primary, width: 2)
+        .gesture(
+            DragGesture(minimumDistance: 0)
+                .onChanged { value in
+                    if drawing, !strokes.isEmpty {
+                        strokes[strokes.count - 1].append(value.location)
+                    } else {
+                        drawing = true
+                        strokes.append([value.location])
+                    }
+                }
+                .onEnded { _ in drawing = false }  // the next touch starts a new stroke; none empty
+        )
+    }
+}
+
+/// One horizontal bar per class, the most likely highlighted.
 struct ProbabilityBars: View {
+    let labels: [String]
     let probabilities: [Float]
 
     var body: some View {
         let best = probabilities.indices.max { probabilities[$0] < probabilities[$1] }
         VStack(spacing: 4) {
-            ForEach(0..<10, id: \.self) { digit in
+            ForEach(Array(labels.enumerated()), id: \.offset) { index, label in
+                let p = index < probabilities.count ? probabilities[index] : 0
                 HStack {
-                    Text("\(digit)").monospacedDigit().frame(width: 20)
+                    Text(label).monospacedDigit().lineLimit(1).frame(minWidth: 20, alignment: .leading)
                     GeometryReader { geometry in
                         ZStack(alignment: .leading) {
                             RoundedRectangle(cornerRadius: 4).fill(Color.gray.opacity(0.2))
                             RoundedRectangle(cornerRadius: 4)
-                                .fill(digit == best && probabilities[digit] > 0 ? Color.green : Color.blue)
-                                .frame(width: geometry.size.width * CGFloat(probabilities[digit]))
+                                .fill(index == best && p > 0 ? Color.green : Color.blue)
+                                .frame(width: geometry.size.width * CGFloat(p))
                         }
                     }
                     .frame(height: 14)
-                    Text(String(format: "%3.0f%%", probabilities[digit] * 100)).monospacedDigit().frame(width: 48)
+                    Text(String(format: "%3.0f%%", p * 100)).monospacedDigit().frame(width: 48)
                 }
             }
         }

@@ -51,6 +51,8 @@ def package_model(path: Path) -> Path:
             raise TypeError("the root model's path is not a string")
     except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError) as err:
         raise DigitkitError(f"{manifest}: unreadable package manifest ({type(err).__name__}: {err})") from None
+    if Path(root).is_absolute():
+        raise DigitkitError(f"{path}: model path {root!r} must be relative to the package")
     model = inside(path, f"Data/{root}", "model")
     if not model.is_file():
         raise DigitkitError(f"{path}: the package's model file {model} is missing")

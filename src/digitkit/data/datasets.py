@@ -85,6 +85,8 @@ class Dataset:
     y_test: np.ndarray
     class_names: tuple[str, ...]
     source: str
+    x_val: np.ndarray | None = None  # an explicit validation split (folder datasets); else carved from train
+    y_val: np.ndarray | None = None
 
     @property
     def num_classes(self) -> int:

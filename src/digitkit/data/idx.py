@@ -13,9 +13,11 @@ from pathlib import Path
 import numpy as np
 
 from digitkit import DigitkitError
+from digitkit.files import atomic_write_bytes
 
 _GZIP_MAGIC = b"\x1f\x8b"
 _UBYTE = 0x08
+MAX_BYTES = 256 * 1024 * 1024  # MNIST's largest file is 47 MB; a file that inflates past this is refused
 
 
 class IdxFormatError(DigitkitError):
@@ -24,19 +26,27 @@ class IdxFormatError(DigitkitError):
 
 def _read_bytes(path: Path) -> bytes:
     try:
-        raw = path.read_bytes()
+        with open(path, "rb") as f:
+            raw = f.read(MAX_BYTES + 1)
     except FileNotFoundError:
         raise IdxFormatError(f"{path}: file not found") from None
     except OSError as err:
         raise IdxFormatError(f"{path}: cannot read ({err.strerror})") from None
     if raw[:2] != _GZIP_MAGIC:
-        return raw
-    try:
-        return gzip.decompress(raw)
-    except (EOFError, OSError, zlib.error) as err:
-        raise IdxFormatError(
-            f"{path}: corrupt or truncated gzip data ({err}); download the file again"
-        ) from None
+        data = raw
+    else:
+        # Inflate in a bounded way: a few KB of gzip can expand to gigabytes (a zip bomb).
+        inflate = zlib.decompressobj(wbits=31)
+        try:
+            data = inflate.decompress(raw, MAX_BYTES + 1)
+            if not inflate.eof and len(data) <= MAX_BYTES:
+                raise zlib.error("the stream ends early")
+        except zlib.error as err:
+            raise IdxFormatError(f"{path}: corrupt or truncated gzip data ({err}); download the file again") from None
+    if len(data) > MAX_BYTES:
+        raise IdxFormatError(f"{path}: holds more than {MAX_BYTES // 2**20} MiB of data, larger than any dataset "
+                             "digitkit reads; is this the right file?")
+    return data
 
 
 def read_idx(path: str | Path, ndim: int, expected_shape: tuple[int | None, ...] = ()) -> np.ndarray:
@@ -79,4 +89,4 @@ def write_idx(path: str | Path, array: np.ndarray, compress: bool | None = None)
     blob = bytes([0, 0, _UBYTE, array.ndim]) + np.asarray(array.shape, ">u4").tobytes() + array.tobytes()
     if compress if compress is not None else path.suffix == ".gz":
         blob = gzip.compress(blob, mtime=0)
-    path.write_bytes(blob)
+    atomic_write_bytes(path, blob)

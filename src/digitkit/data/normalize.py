@@ -45,6 +45,7 @@ THIN_STROKE = 0.6  # strokes thinner than this fraction of the target are thicke
 MAX_PIXELS = 16_000_000  # larger images are refused (decompression bombs, memory)
 MAX_SIDE = 20_000  # and so are absurd shapes (a 100-byte 20000x1 PNG)
 WORK_SIZE = 1024  # longer side above which an image is first reduced by an integer factor
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".pgm", ".ppm", ".pbm"}
 
 
 class NormalizeError(DigitkitError):
@@ -164,7 +165,8 @@ def _clean(ink: np.ndarray) -> np.ndarray:
 def stroke_width(mask: np.ndarray) -> float:
     """Mean stroke width of a binary mask: area / half the boundary length (a long stroke of length
     L and width w has area L·w and boundary ≈ 2L). Pinholes (textured pencil or marker ink, JPEG
-    speckle) are closed first: they add boundary that is not the stroke's edge."""
+    speckle) are closed first: their edges are not the stroke's, and counting them would make a
+    thick stroke look thin and get it fattened."""
     mask = mask | (ndimage.binary_closing(np.pad(mask, 1))[1:-1, 1:-1])
     boundary = mask & ~ndimage.binary_erosion(mask)
     return 2 * mask.sum() / max(boundary.sum(), 1)

@@ -22,11 +22,12 @@ INPUT_DESCRIPTION = ("28x28 grayscale image of one digit: white (255) ink on bla
                      "fitted to 20x20 and centred by centre of mass, as MNIST (docs/preprocessing.md)")
 
 
-def model_file_stem(trained: KerasClassifier) -> str:
-    """The exported file's name, which Xcode turns into the Swift class: MNISTClassifier for MNIST."""
-    if trained.dataset == "mnist":
+def model_file_stem(dataset: str) -> str:
+    """The exported file's name for a model of ``dataset``, which Xcode turns into the Swift class:
+    MNISTClassifier for MNIST, FashionMNISTClassifier, LettersClassifier for a folder "letters"."""
+    if dataset == "mnist":
         return "MNISTClassifier"
-    words = re.findall(r"[A-Za-z0-9]+", trained.dataset)
+    words = re.findall(r"[A-Za-z0-9]+", dataset)
     stem = "".join(w if w.isupper() else w[:1].upper() + w[1:] for w in words) or "Digitkit"
     if stem[0].isdigit():
         stem = "Model" + stem
@@ -36,7 +37,7 @@ def model_file_stem(trained: KerasClassifier) -> str:
 def default_output(trained: KerasClassifier, fmt: str, suffix: str = "") -> Path:
     """Where an export goes by default: inside the run folder (or here, for a bare .keras file)."""
     folder = trained.run.path if trained.run else Path(".")
-    return folder / f"{model_file_stem(trained)}{suffix}{FORMATS[fmt]}"
+    return folder / f"{model_file_stem(trained.dataset)}{suffix}{FORMATS[fmt]}"
 
 
 def _check_options(fmt: str, precision: str, compress: str) -> None:
@@ -64,7 +65,7 @@ def export(trained: KerasClassifier | str | Path, fmt: str = "coreml", output: s
         trained = KerasClassifier.load(trained)
     out = Path(output) if output is not None else default_output(trained, fmt)
     if out.is_dir() and out.suffix != FORMATS[fmt]:
-        out = out / f"{model_file_stem(trained)}{FORMATS[fmt]}"
+        out = out / f"{model_file_stem(trained.dataset)}{FORMATS[fmt]}"
     elif out.suffix != FORMATS[fmt]:
         raise DigitkitError(f"{out}: a {fmt} file must end in {FORMATS[fmt]}")
     if not out.parent.is_dir():

@@ -12,10 +12,9 @@ from PIL import Image
 
 from digitkit import DigitkitError
 from digitkit.classifier import Classifier
-from digitkit.data.normalize import Normalized, NormalizeError, load_image, normalize
+from digitkit.data.normalize import IMAGE_SUFFIXES, Normalized, NormalizeError, load_image, normalize
 from digitkit.files import atomic_write_bytes
 
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".pgm", ".ppm", ".pbm"}
 MAX_FILES = 100_000  # a pattern matching more than this is surely a mistake (or a loop)
 
 

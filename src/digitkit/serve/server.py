@@ -197,3 +197,26 @@ def _reuseport_worker(onnx_path: str, host: str, port: int, allowed: set[str]) -
     sock.listen(2048)
     config = _uvicorn_config(create_app(load_onnx(onnx_path), allowed))
     uvicorn.Server(config).run(sockets=[sock])
+
+
+def run_teach(workspace_dir: str | Path, init: str | None, host: str, port: int, allowed_hosts: set[str] | None = None,
+              on_ready=None) -> None:
+    """Serve the Teach page until interrupted; training runs in a worker process."""
+    import uvicorn
+
+    from digitkit.serve.teach import Trainer, Workspace
+    from digitkit.serve.teach_app import create_teach_app
+
+    check_port(port)
+    _raise_file_limit()
+    workspace = Workspace(workspace_dir)
+    sock = _listening_socket(host, port)
+    sock.listen(2048)
+    trainer = Trainer(workspace, init)
+    try:
+        if on_ready:
+            on_ready()
+        config = _uvicorn_config(create_teach_app(workspace, trainer, set(allowed_hosts or ())))
+        uvicorn.Server(config).run(sockets=[sock])
+    finally:
+        trainer.close()

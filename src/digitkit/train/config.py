@@ -30,15 +30,23 @@ class Recipe:
     weight_decay: float = field(default=5e-4, metadata=option("AdamW weight decay"))
     label_smoothing: float = field(default=0.1, metadata=option("label smoothing of the training loss"))
     augment: bool = field(default=True, metadata=option("handwriting augmentation (--no-augment turns it off)"))
+    synthetic: float = field(default=0.2, metadata=option(
+        "fraction of each epoch drawn from digitkit's synthetic handwriting (other writers, styles MNIST "
+        "lacks); digits only, 0 turns it off"))
+    calibrate: bool = field(default=True, metadata=option(
+        "fit a temperature on the validation split so probabilities are honest (--no-calibrate turns it off)"))
 
 
 PRESETS: dict[str, Recipe] = {
     "fast": Recipe("digitnet-small", epochs=2, batch_size=128, lr=1e-2, augment=False),
-    "default": Recipe("digitnet", epochs=8, batch_size=256, lr=8e-3),
-    "best": Recipe("digitnet", epochs=16, batch_size=256, lr=8e-3),
+    "default": Recipe("digitnet", epochs=12, batch_size=256, lr=8e-3),
+    "best": Recipe("digitnet-large", epochs=20, batch_size=256, lr=8e-3),
+    # Fine-tuning a trained run on a few images per class (--init): small batches, a gentler rate.
+    "transfer": Recipe("digitnet", epochs=12, batch_size=32, lr=2e-3, synthetic=0.0),
     # The tutorial's own recipe: Adam at its default rate, no schedule, no augmentation.
     "tutorial": Recipe("tutorial", epochs=10, batch_size=200, lr=1e-3, schedule="constant",
-                       optimizer="adam", weight_decay=0.0, label_smoothing=0.0, augment=False),
+                       optimizer="adam", weight_decay=0.0, label_smoothing=0.0, augment=False, synthetic=0.0,
+                       calibrate=False),
 }
 # Training a model by name alone uses this preset.
 MODEL_PRESET = {"digitnet": "default", "digitnet-small": "fast", "digitnet-large": "best",
@@ -53,6 +61,10 @@ class TrainConfig(Recipe):
                                                                choices=list(PRESETS)))
     seed: int = field(default=0, metadata=option("random seed; same seed, same result on CPU"))
     dataset: str = field(default="mnist", metadata=option("built-in dataset"))
+    data: str | None = field(default=None, metadata=option(
+        "your own images instead of a built-in dataset: a folder with one subfolder of images per class"))
+    init: str | None = field(default=None, metadata=option(
+        "start from this run's weights (all but the last layer), so a few dozen images per class are enough"))
     data_dir: str | None = field(default=None, metadata=option(
         "folder with the dataset's IDX files (or set DIGITKIT_DATA_DIR)"))
     val_size: int = field(default=5000, metadata=option("validation images carved from the training set"))
@@ -61,6 +73,11 @@ class TrainConfig(Recipe):
     name: str | None = field(default=None, metadata=option("run folder name (default: <model>-<date>-<time>)"))
     runs_dir: str = field(default="runs", metadata=option("where run folders go"))
     overwrite: bool = field(default=False, metadata=option("replace an existing run of that name (when training succeeds)"))
+    precision: str = field(default="auto", metadata=option(
+        "arithmetic of the training steps: auto (bf16 on CUDA and on CPUs with AMX, else fp32), fp32, bf16",
+        choices=["auto", "fp32", "bf16"]))
+    resume: bool = field(default=False, metadata=option(
+        "continue the interrupted run of this --name from its last finished epoch (its own settings)"))
 
     @classmethod
     def from_preset(cls, preset: str | None = None, model: str | None = None, **overrides) -> "TrainConfig":
@@ -68,10 +85,12 @@ class TrainConfig(Recipe):
 
         ``overrides`` whose value is None are ignored, so CLI flags that were not given fall through.
         """
+        if model is None and overrides.get("init") is not None:
+            model = _init_model(overrides["init"])  # fine-tuning keeps the architecture it starts from
         if preset is None:
             if model is not None and model not in MODELS:
                 raise ConfigError("model", f"{model!r} is unknown; choose one of: {', '.join(MODELS)}")
-            preset = MODEL_PRESET.get(model or "digitnet", "default")
+            preset = "transfer" if overrides.get("init") is not None else MODEL_PRESET.get(model or "digitnet", "default")
         if preset not in PRESETS:
             raise ConfigError("preset", f"{preset!r} is unknown; choose one of: {', '.join(PRESETS)}")
         values = dataclasses.asdict(PRESETS[preset]) | {"preset": preset}
@@ -102,17 +121,36 @@ class TrainConfig(Recipe):
             raise ConfigError("weight_decay", f"must be in [0, 1), got {self.weight_decay!r}")
         if not _finite(self.label_smoothing) or not 0 <= self.label_smoothing < 1:
             raise ConfigError("label_smoothing", f"must be in [0, 1), got {self.label_smoothing!r}")
-        for name in ("schedule", "optimizer", "preset"):
+        if not _finite(self.synthetic) or not 0 <= self.synthetic <= 0.9:
+            raise ConfigError("synthetic", f"must be a fraction from 0 to 0.9, got {self.synthetic!r}")
+        for name in ("schedule", "optimizer", "preset", "precision"):
             choices = type(self).choices(name)
             value = getattr(self, name)
             if not (value is None and name == "preset") and value not in choices:
                 raise ConfigError(name, f"{value!r} is unknown; choose one of: {', '.join(choices)}")
-        if self.dataset not in SPECS:
+        if self.data is None and self.dataset not in SPECS:
             raise ConfigError("dataset", f"{self.dataset!r} is unknown; choose one of: {', '.join(SPECS)}")
+        for name in ("data", "init", "data_dir", "name"):
+            value = getattr(self, name)
+            if value is not None and (not isinstance(value, str) or not value):
+                raise ConfigError(name, f"must be a non-empty path or name, got {value!r}")
+        if self.init is not None and _init_model(self.init) != self.model:
+            raise ConfigError("init", f"starts from a {_init_model(self.init)} run, but the model to train is "
+                                      f"{self.model}; train the same model, or leave the model out")
 
     @classmethod
     def choices(cls, name: str) -> list:
         return next(f for f in dataclasses.fields(cls) if f.name == name).metadata["cli"]["choices"]
+
+
+def _init_model(init: str) -> str:
+    """The architecture of the run that fine-tuning starts from."""
+    from digitkit.runs import Run
+
+    model = Run.open(init).config.get("model")
+    if model not in MODELS:
+        raise ConfigError("init", f"{init}: its config.json names no model digitkit knows ({model!r})")
+    return model
 
 
 def _finite(value) -> bool:

@@ -27,7 +27,7 @@ def _find_run(path: Path):
 
 @dataclass
 class Reference:
-    """The Keras model's probabilities on the (first ``limit``) test images, to compare exports with."""
+    """The Keras model's probabilities on the (first ``limit``) test images of its run, to compare exports with."""
 
     name: str
     labels: list[str]
@@ -37,14 +37,17 @@ class Reference:
 
     @classmethod
     def of(cls, trained: KerasClassifier, limit: int | None = None) -> "Reference":
-        from digitkit.data import load_dataset
-
         if limit is not None and limit < 1:
             raise DigitkitError(f"limit must be at least 1, got {limit}")
-        data_dir = trained.run.config.get("data_dir") if trained.run else None
-        data = load_dataset(trained.dataset, data_dir if isinstance(data_dir, str) else None)
-        images = data.x_test[:limit]
-        return cls(trained.name, trained.labels, images, data.y_test[:limit], trained.predict(images))
+        if trained.run is not None:
+            images, truth = trained.run.test_split()
+        else:
+            from digitkit.data import load_dataset
+
+            data = load_dataset(trained.dataset)
+            images, truth = data.x_test, data.y_test
+        images, truth = images[:limit], truth[:limit]
+        return cls(trained.name, trained.labels, images, truth, trained.predict(images))
 
 
 def verify(model: str | Path | Classifier, against=None, limit: int | None = None,

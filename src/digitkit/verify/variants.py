@@ -25,7 +25,7 @@ def export_variants(trained: KerasClassifier | str | Path, out_dir: str | Path |
     out_dir = Path(out_dir) if out_dir else (trained.run.path if trained.run else Path(".")) / "exports"
     out_dir.mkdir(parents=True, exist_ok=True)
     reference = Reference.of(trained, limit)  # the Keras predictions, computed once for all variants
-    stem = model_file_stem(trained)
+    stem = model_file_stem(trained.dataset)
     rows = []
     for fmt, precision, compress in VARIANTS:
         suffix = "" if (precision, compress) == ("fp32", "none") else f"-{precision}" + (

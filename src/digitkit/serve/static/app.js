@@ -1,4 +1,5 @@
 // digitkit drawing page: strokes on a canvas, debounced prediction through POST /api/predict.
+// The bars and the wording come from GET /api/model, so a model of any classes gets its own page.
 (() => {
   const pad = document.getElementById("pad");
   const ctx = pad.getContext("2d");
@@ -10,12 +11,20 @@
   const DEBOUNCE_MS = 120;
   const UPLOAD_SIZE = 140;
   let drawing = false, inked = false, last = null, timer = null, inFlight = false, again = false;
+  let what = "a digit";
 
-  for (let d = 0; d < 10; d++) {
-    const li = document.createElement("li");
-    li.dataset.digit = String(d);
-    li.innerHTML = `<span>${d}</span><span class="track"><span class="fill"></span></span><span class="pct">0%</span>`;
-    bars.appendChild(li);
+  function buildBars(names) {
+    bars.replaceChildren();
+    for (const name of names) {
+      const li = document.createElement("li");
+      li.dataset.label = name;
+      const text = document.createElement("span");
+      text.className = "name";
+      text.textContent = name;
+      li.append(text);
+      li.insertAdjacentHTML("beforeend", '<span class="track"><span class="fill"></span></span><span class="pct">0%</span>');
+      bars.appendChild(li);
+    }
   }
 
   function reset() {
@@ -24,7 +33,8 @@
     inked = false;
     labelEl.textContent = "–";
     confEl.textContent = "";
-    status.textContent = "Draw a digit in the box.";
+    status.textContent = `Draw ${what} in the box.`;
+    status.classList.remove("unsure");
     showBars(null);
     seen.clearRect(0, 0, 28, 28);
   }
@@ -54,7 +64,12 @@
     last = point(e);
     stroke({ x: last.x + 0.01, y: last.y });  // a tap leaves a dot
   });
-  pad.addEventListener("pointermove", (e) => { if (drawing) stroke(point(e)); });
+  pad.addEventListener("pointermove", (e) => {
+    if (!drawing) return;
+    // Pens and fast mice deliver several points per frame: draw them all, not just the last.
+    const events = e.getCoalescedEvents ? e.getCoalescedEvents() : [e];
+    for (const ev of events.length ? events : [e]) stroke(point(ev));
+  });
   for (const type of ["pointerup", "pointercancel"]) pad.addEventListener(type, () => { drawing = false; schedule(); });
   document.getElementById("clear").addEventListener("click", reset);
 
@@ -91,10 +106,10 @@
     let best = null;
     if (probabilities) best = Object.keys(probabilities).reduce((a, b) => probabilities[a] >= probabilities[b] ? a : b);
     for (const li of bars.children) {
-      const p = probabilities ? probabilities[li.dataset.digit] : 0;
+      const p = probabilities ? probabilities[li.dataset.label] : 0;
       li.querySelector(".fill").style.width = `${(100 * p).toFixed(1)}%`;
       li.querySelector(".pct").textContent = `${(100 * p).toFixed(0)}%`;
-      li.classList.toggle("top", li.dataset.digit === best);
+      li.classList.toggle("top", li.dataset.label === best);
     }
   }
 
@@ -102,13 +117,22 @@
     if (result.label === null) {
       labelEl.textContent = "–";
       confEl.textContent = "";
-      status.textContent = "No digit found: draw a digit in the box.";
+      status.textContent = `Nothing drawn yet: draw ${what} in the box.`;
+      status.classList.remove("unsure");
       showBars(null);
       return;
     }
     labelEl.textContent = result.label;
-    confEl.textContent = `${(100 * result.confidence).toFixed(1)}% sure`;
-    status.textContent = result.confidence < 0.5 ? "Not sure: try writing it more clearly." : "";
+    if (result.sure) {
+      confEl.textContent = `${(100 * result.confidence).toFixed(1)}% sure`;
+      status.textContent = "";
+    } else {
+      // Not sure: say so, and name the two best candidates.
+      const [first, second] = result.top;
+      confEl.textContent = "not sure";
+      status.textContent = `Not sure: ${first[0]} (${(100 * first[1]).toFixed(0)}%) or ${second[0]} (${(100 * second[1]).toFixed(0)}%)?`;
+    }
+    status.classList.toggle("unsure", !result.sure);
     showBars(result.probabilities);
     const img = seen.createImageData(28, 28);
     result.normalized.flat().forEach((v, i) => {
@@ -118,8 +142,17 @@
   }
 
   fetch("/api/model").then((r) => r.json()).then((m) => {
+    const labels = m.labels;
+    const digits = labels.length === 10 && labels.every((l, i) => l === String(i));
+    what = digits ? "a digit" : `one of: ${labels.join(", ")}`;
+    document.getElementById("title").textContent = digits ? "Draw a digit" : "Draw";
+    document.getElementById("hint").textContent = digits
+      ? "Write one digit, 0 to 9, anywhere in the box. The model reads it as you draw."
+      : `Draw one of ${labels.length} classes (${labels.join(", ")}) anywhere in the box. The model reads it as you draw.`;
     const acc = m.test_accuracy ? ` (test accuracy ${(100 * m.test_accuracy).toFixed(2)}%)` : "";
     document.getElementById("model").textContent = m.name + acc;
-  }).catch(() => {});
+    buildBars(labels);
+    reset();
+  }).catch(() => { status.textContent = "Could not load the model's description from the server."; });
   reset();
 })();

@@ -1,15 +1,16 @@
 import Foundation
 
-/// Swift port of digitkit's normalisation (src/digitkit/predict/preprocessing.py, docs/preprocessing.md):
+/// Swift port of digitkit's normalisation (src/digitkit/data/normalize.py, docs/preprocessing.md):
 /// any grey image of one digit → the 28×28, white-on-black, MNIST-style input of the model.
 /// Pure Swift on arrays, so it behaves the same on every platform; step numbers follow the doc.
-enum DigitNormalizer {
-    static let field = 28
-    static let box = 20
-    static let noiseFraction: Float = 0.25
-    static let speckFraction: Float = 0.05
-    static let minContrast: Float = 0.1
-    static let targetStroke: Float = 0.12
+public enum DigitNormalizer {
+    public static let field = 28
+    public static let box = 20
+    public static let noiseFraction: Float = 0.25
+    public static let speckFraction: Float = 0.05
+    public static let minContrast: Float = 0.1
+    public static let targetStroke: Float = 0.12
+    public static let thinStroke: Float = 0.6
 
     /// A row-major float image.
     struct Plane {
@@ -25,12 +26,12 @@ enum DigitNormalizer {
 
     /// Returns 28×28 grey levels (0...255), or nil when the image holds no digit.
     /// `alpha`, when given, is one byte per pixel (255 = opaque).
-    static func normalize(grey: [UInt8], width: Int, height: Int, alpha: [UInt8]? = nil) -> [UInt8]? {
+    public static func normalize(grey: [UInt8], width: Int, height: Int, alpha: [UInt8]? = nil) -> [UInt8]? {
         var ink = inkMap(grey: grey, width: width, height: height, alpha: alpha)  // 1, 2
         guard let strongest = ink.pixels.max(), strongest >= minContrast else { return nil }  // 3
         ink = clean(ink, strongest: strongest)  // 4, 5
         ink = thicken(ink)  // 6
-        let small = scale(ink)  // 7
+        guard let small = scale(ink) else { return nil }  // 7
         return centre(small)  // 8
     }
 
@@ -126,14 +127,42 @@ enum DigitNormalizer {
 
     // MARK: 6. Thicken thin strokes
 
+    /// The mask with pinholes closed: dilation then erosion by the 4-neighbour cross, outside = background.
+    static func closed(_ mask: [Bool], width: Int, height: Int) -> [Bool] {
+        let w = width + 2, h = height + 2
+        var padded = [Bool](repeating: false, count: w * h)
+        for y in 0..<height { for x in 0..<width { padded[(y + 1) * w + x + 1] = mask[y * width + x] } }
+        func at(_ plane: [Bool], _ y: Int, _ x: Int) -> Bool {
+            y >= 0 && y < h && x >= 0 && x < w && plane[y * w + x]
+        }
+        var dilated = padded
+        for y in 0..<h {
+            for x in 0..<w where !padded[y * w + x] {
+                dilated[y * w + x] = at(padded, y - 1, x) || at(padded, y + 1, x) || at(padded, y, x - 1) || at(padded, y, x + 1)
+            }
+        }
+        var out = mask
+        for y in 0..<height {
+            for x in 0..<width {
+                let py = y + 1, px = x + 1
+                let eroded = at(dilated, py, px) && at(dilated, py - 1, px) && at(dilated, py + 1, px)
+                    && at(dilated, py, px - 1) && at(dilated, py, px + 1)
+                out[y * width + x] = mask[y * width + x] || eroded
+            }
+        }
+        return out
+    }
+
     static func strokeWidth(_ plane: Plane) -> Float {
+        let mask = closed(plane.pixels.map { $0 > 0 }, width: plane.width, height: plane.height)
+        func ink(_ y: Int, _ x: Int) -> Bool {
+            y >= 0 && y < plane.height && x >= 0 && x < plane.width && mask[y * plane.width + x]
+        }
         var area = 0, boundary = 0
         for y in 0..<plane.height {
-            for x in 0..<plane.width where plane[y, x] > 0 {
+            for x in 0..<plane.width where mask[y * plane.width + x] {
                 area += 1
-                let inside = y > 0 && y < plane.height - 1 && x > 0 && x < plane.width - 1
-                    && plane[y - 1, x] > 0 && plane[y + 1, x] > 0 && plane[y, x - 1] > 0 && plane[y, x + 1] > 0
-                if !inside { boundary += 1 }
+                if !(ink(y - 1, x) && ink(y + 1, x) && ink(y, x - 1) && ink(y, x + 1)) { boundary += 1 }
             }
         }
         return 2 * Float(area) / Float(max(boundary, 1))
@@ -143,23 +172,27 @@ enum DigitNormalizer {
         let longer = Float(max(plane.width, plane.height))
         let width = strokeWidth(plane)
         let wanted = targetStroke * longer
-        guard width < 0.6 * wanted else { return plane }
-        let grow = Int(((wanted - width) / 2).rounded(.toNearestOrEven))
-        guard grow > 0 else { return plane }
-        var padded = Plane(width: plane.width + 2 * grow, height: plane.height + 2 * grow,
-                           pixels: [Float](repeating: 0, count: (plane.width + 2 * grow) * (plane.height + 2 * grow)))
-        for y in 0..<plane.height { for x in 0..<plane.width { padded[y + grow, x + grow] = plane[y, x] } }
-        var out = padded
-        for y in 0..<padded.height {
-            for x in 0..<padded.width {
-                var best: Float = 0
-                for dy in -grow...grow {
-                    for dx in -grow...grow where dy * dy + dx * dx <= grow * grow {
-                        let yy = y + dy, xx = x + dx
-                        if yy >= 0 && yy < padded.height && xx >= 0 && xx < padded.width { best = max(best, padded[yy, xx]) }
+        guard width < thinStroke * wanted else { return plane }
+        let grow = (wanted - width) / 2
+        guard grow >= 0.5 else { return plane }
+        let pad = Int(grow.rounded(.up))
+        let strongest = plane.pixels.max() ?? 1
+        let w = plane.width + 2 * pad, h = plane.height + 2 * pad
+        var out = Plane(width: w, height: h, pixels: [Float](repeating: 0, count: w * h))
+        for y in 0..<plane.height { for x in 0..<plane.width { out[y + pad, x + pad] = plane[y, x] / strongest } }
+        // Every pixel within `grow` (Euclidean) of an ink pixel becomes full ink: a disk dilation.
+        var offsets: [(Int, Int)] = []
+        for dy in -pad...pad { for dx in -pad...pad where Float(dy * dy + dx * dx) <= grow * grow { offsets.append((dy, dx)) } }
+        let source = out
+        for y in 0..<h {
+            for x in 0..<w where source[y, x] < 1 {
+                for (dy, dx) in offsets {
+                    let yy = y + dy, xx = x + dx
+                    if yy >= 0 && yy < h && xx >= 0 && xx < w && source[yy, xx] > 0 {
+                        out[y, x] = 1
+                        break
                     }
                 }
-                out[y, x] = best
             }
         }
         return out
@@ -188,7 +221,7 @@ enum DigitNormalizer {
         }
     }
 
-    static func scale(_ plane: Plane) -> Plane {
+    static func scale(_ plane: Plane) -> Plane? {
         let longer = max(plane.width, plane.height)
         let factor = Double(box) / Double(longer)
         let outWidth = max(1, Int((Double(plane.width) * factor).rounded(.toNearestOrEven)))
@@ -212,8 +245,9 @@ enum DigitNormalizer {
                 out[y, x] = Float(sum)
             }
         }
-        let top = out.pixels.map { max($0, 0) }.max() ?? 1
-        out.pixels = out.pixels.map { max($0, 0) / (top > 0 ? top : 1) }
+        let top = out.pixels.map { max($0, 0) }.max() ?? 0
+        guard top > 0 else { return nil }  // the ink vanished in the downscale: nothing to read
+        out.pixels = out.pixels.map { max($0, 0) / top }
         return out
     }
 

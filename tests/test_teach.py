@@ -1,0 +1,244 @@
+"""The Teach page: the workspace and its API (bad requests included), and a real Chromium that
+creates three classes, draws 15 examples of each, trains, tries the model and downloads it as Core ML,
+which `digitkit verify` then checks. Screenshots of each step go to test-artifacts/."""
+
+import io
+import json
+import shutil
+import subprocess
+import sys
+import time
+import urllib.request
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+from PIL import Image, ImageDraw
+
+from digitkit.serve.teach import MIN_PER_CLASS, Trainer, Workspace
+from digitkit.serve.teach_app import create_teach_app
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+ARTIFACTS = Path(__file__).parents[1] / "test-artifacts"
+
+
+def drawing(kind: str, rng) -> bytes:
+    image = Image.new("RGBA", (140, 140), (255, 255, 255, 255))
+    draw = ImageDraw.Draw(image)
+    j = lambda: rng.uniform(-8, 8)  # noqa: E731
+    if kind == "circle":
+        draw.ellipse([30 + j(), 30 + j(), 110 + j(), 110 + j()], outline=(17, 17, 17, 255), width=10)
+    elif kind == "line":
+        draw.line([(70 + j(), 20 + j()), (70 + j(), 120 + j())], fill=(17, 17, 17, 255), width=10)
+    else:
+        draw.line([(30 + j(), 30 + j()), (110 + j(), 110 + j())], fill=(17, 17, 17, 255), width=10)
+        draw.line([(110 + j(), 30 + j()), (30 + j(), 110 + j())], fill=(17, 17, 17, 255), width=10)
+    buffer = io.BytesIO()
+    image.save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+@pytest.fixture(scope="module")
+def teach(tmp_path_factory, onnx_model):
+    workspace = Workspace(tmp_path_factory.mktemp("teach"))
+    trainer = Trainer(workspace, str(onnx_model.parent))
+    yield workspace, trainer, TestClient(create_teach_app(workspace, trainer))
+    trainer.close()
+
+
+def wait_for(client, predicate, timeout=180):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        state = client.get("/api/teach").json()["state"]
+        if predicate(state):
+            return state
+        time.sleep(0.3)
+    raise AssertionError(f"timed out; last state {state}")
+
+
+def test_api_from_empty_workspace_to_a_downloaded_model(teach, tmp_path):
+    workspace, trainer, client = teach
+    rng = np.random.default_rng(0)
+    wait_for(client, lambda s: s["status"] == "idle")
+    assert client.get("/api/teach/download/coreml").status_code == 409  # nothing trained yet
+    assert "Train first" in client.get("/api/teach/download/onnx").json()["detail"]
+
+    for bad, status, message in [("", 422, "give the class a name"), ("a,b", 422, "cannot be a class name"),
+                                 (".hidden", 422, "cannot be a class name"), ("x" * 65, 422, "cannot be")]:
+        response = client.post("/api/teach/classes", json={"name": bad})
+        assert response.status_code == status and message in response.json()["detail"], response.text
+    for name in ("circle", "line", "cross"):
+        assert client.post("/api/teach/classes", json={"name": name}).status_code == 201
+    duplicate = client.post("/api/teach/classes", json={"name": "Circle"})
+    assert duplicate.status_code == 409 and "already" in duplicate.json()["detail"]
+
+    files = []
+    for name in ("circle", "line", "cross"):
+        for _ in range(3):
+            response = client.post(f"/api/teach/classes/{name}/examples",
+                                   files={"file": ("d.png", drawing(name, rng), "image/png")})
+            assert response.status_code == 201, response.text
+            files.append((name, response.json()["file"]))
+    too_few = client.post("/api/teach/train")
+    assert too_few.status_code == 422
+    assert f"circle needs {MIN_PER_CLASS - 3} more" in too_few.json()["detail"]
+    blank = Image.new("RGBA", (140, 140), (255, 255, 255, 255))
+    buffer = io.BytesIO()
+    blank.save(buffer, "PNG")
+    assert "empty" in client.post("/api/teach/classes/line/examples",
+                                  files={"file": ("b.png", buffer.getvalue(), "image/png")}).json()["detail"]
+    assert client.post("/api/teach/classes/nope/examples", files={"file": ("d.png", drawing("line", rng), "image/png")}
+                       ).status_code == 404
+    for traversal in ("..%2F..%2Fetc%2Fpasswd", "../x.png", "20260101-000000-abcdef12.png"):
+        assert client.delete(f"/api/teach/classes/line/examples/{traversal}").status_code in (404, 405)
+    name, file = files[0]
+    assert client.get(f"/api/teach/classes/{name}/examples/{file}").headers["content-type"] == "image/png"
+    assert client.delete(f"/api/teach/classes/{name}/examples/{file}").status_code == 204
+
+    for name in ("circle", "line", "cross"):
+        for _ in range(12):
+            client.post(f"/api/teach/classes/{name}/examples", files={"file": ("d.png", drawing(name, rng), "image/png")})
+    assert {c["name"]: c["count"] for c in Workspace(workspace.root).classes()} == {"circle": 14, "line": 15, "cross": 15}
+
+    assert client.post("/api/teach/train").status_code == 202
+    again = client.post("/api/teach/train")
+    assert again.status_code == 409 and "already" in again.json()["detail"]
+    state = wait_for(client, lambda s: s["status"] == "idle" and s.get("coreml"))
+    assert state.get("error") is None and state["labels"] == ["circle", "cross", "line"]
+    for name in ("circle", "line", "cross"):
+        answer = client.post("/api/teach/predict", files={"file": ("d.png", drawing(name, rng), "image/png")}).json()
+        assert answer["label"] == name, answer
+    archive = zipfile.ZipFile(io.BytesIO(client.get("/api/teach/download/coreml").content))
+    assert any(n.endswith("Manifest.json") for n in archive.namelist())
+    assert client.get("/api/teach/download/onnx").status_code == 200
+    dataset = zipfile.ZipFile(io.BytesIO(client.get("/api/teach/download/dataset").content))
+    assert len([n for n in dataset.namelist() if n.endswith(".png")]) == 44
+    # After a restart the page finds the same model.
+    reread = Trainer.__new__(Trainer)
+    assert Trainer._finished_state(reread, workspace.latest_run())["coreml"] == state["coreml"]
+
+
+def test_cancel(teach):
+    workspace, trainer, client = teach
+    wait_for(client, lambda s: s["status"] == "idle")
+    assert client.post("/api/teach/cancel").status_code == 409  # nothing to cancel
+    if not workspace.check_trainable():
+        pytest.skip("needs the workspace of the previous test")
+    assert client.post("/api/teach/train").status_code == 202
+    wait_for(client, lambda s: s["status"] == "training")
+    assert client.post("/api/teach/cancel").status_code == 202
+    state = wait_for(client, lambda s: s["status"] == "idle")
+    assert state["message"] == "training cancelled"
+    assert not list(workspace.runs.glob(".*partial*"))
+
+
+# -- in a real browser ------------------------------------------------------------------------------
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian's chromium (apt-get install chromium)")
+def test_teach_in_the_browser(tmp_path, onnx_model):
+    from playwright.sync_api import sync_playwright
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    port = free_port()
+    workspace = tmp_path / "ws"
+    server = subprocess.Popen([sys.executable, "-m", "digitkit", "teach", "--workspace", str(workspace), "--init",
+                               str(onnx_model.parent), "--port", str(port)],
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(240):
+            try:
+                urllib.request.urlopen(url + "/healthz", timeout=1)
+                break
+            except OSError:
+                if server.poll() is not None:
+                    pytest.fail(f"digitkit teach exited: {server.stdout.read()}")
+                time.sleep(0.25)
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=[
+                "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"])
+            page = browser.new_page(viewport={"width": 900, "height": 1400}, accept_downloads=True)
+            page.goto(url)
+            rng = np.random.default_rng(1)
+
+            def stroke(points):
+                box = page.locator("#pad").bounding_box()
+                at = lambda x, y: (box["x"] + box["width"] * x, box["y"] + box["height"] * y)  # noqa: E731
+                page.mouse.move(*at(*points[0]))
+                page.mouse.down()
+                for x, y in points[1:]:
+                    page.mouse.move(*at(x, y), steps=2)
+                page.mouse.up()
+
+            def draw(kind):
+                j = lambda: rng.uniform(-0.04, 0.04)  # noqa: E731
+                if kind == "circle":
+                    cx, cy, r = 0.5 + j(), 0.5 + j(), 0.28 + j()
+                    stroke([(cx + r * np.cos(a), cy + r * np.sin(a)) for a in np.linspace(0, 2 * np.pi, 24)])
+                elif kind == "line":
+                    x = 0.5 + j()
+                    stroke([(x + j() / 4, y) for y in np.linspace(0.15 + j(), 0.85 + j(), 12)])
+                else:
+                    stroke([(0.22 + t * 0.56 + j() / 4, 0.22 + t * 0.56) for t in np.linspace(0, 1, 10)])
+                    stroke([(0.78 - t * 0.56 + j() / 4, 0.22 + t * 0.56) for t in np.linspace(0, 1, 10)])
+
+            classes = ["circle", "line", "cross"]
+            for name in classes:
+                page.fill("#class-name", name)
+                page.click("#add-class button[type=submit]")
+                page.wait_for_selector(f'li.class[data-name="{name}"]')
+            page.screenshot(path=str(ARTIFACTS / "teach-1-classes.png"), full_page=True)
+            for name in classes:
+                page.click(f'li.class[data-name="{name}"] .class-name')
+                for n in range(15):
+                    draw(name)
+                    page.click("#add-example")
+                    page.wait_for_function(
+                        f"""document.querySelector('li.class[data-name="{name}"] .class-name').textContent.includes('({n + 1})')""")
+            page.screenshot(path=str(ARTIFACTS / "teach-2-examples.png"), full_page=True)
+
+            page.click("#train")
+            page.wait_for_function("document.getElementById('train-status').textContent.includes('epoch')", timeout=60000)
+            page.screenshot(path=str(ARTIFACTS / "teach-3-training.png"), full_page=True)
+            page.wait_for_function("document.getElementById('train-status').textContent.includes('Model ready')",
+                                   timeout=180000)
+            page.screenshot(path=str(ARTIFACTS / "teach-4-trained.png"), full_page=True)
+
+            page.check('input[name="mode"][value="try"]')
+            answers = {}
+            for name in classes:
+                page.click("#clear")
+                draw(name)
+                page.wait_for_function("document.getElementById('label').textContent.trim() !== '–'", timeout=15000)
+                page.wait_for_timeout(500)
+                answers[name] = page.text_content("#label").strip()
+                page.screenshot(path=str(ARTIFACTS / f"teach-5-try-{name}.png"), full_page=True)
+
+            page.wait_for_function("!document.getElementById('dl-coreml').classList.contains('disabled')", timeout=120000)
+            with page.expect_download() as info:
+                page.click("#dl-coreml")
+            download = tmp_path / "model.zip"
+            info.value.save_as(download)
+            page.screenshot(path=str(ARTIFACTS / "teach-6-downloaded.png"), full_page=True)
+            browser.close()
+        assert answers == {name: name for name in classes}, answers
+        with zipfile.ZipFile(download) as archive:
+            archive.extractall(tmp_path / "unzipped")
+        package = next((tmp_path / "unzipped").glob("*.mlpackage"))
+        run = next((workspace / "runs").glob("teach-*"))
+        verified = subprocess.run([sys.executable, "-m", "digitkit", "verify", str(package), "--against", str(run),
+                                   "--json"], capture_output=True, text=True)
+        assert verified.returncode == 0, verified.stdout + verified.stderr
+        assert json.loads(verified.stdout)["passed"]
+    finally:
+        server.terminate()
+        server.wait(10)
