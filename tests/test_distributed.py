@@ -2,6 +2,7 @@
 
 import dataclasses
 import json
+import os
 import subprocess
 import sys
 import textwrap
@@ -14,9 +15,10 @@ from digitkit.train import TrainConfig, train
 pytestmark = pytest.mark.filterwarnings("ignore")
 
 # The settings both the 2-process and the 1-process run use: no augmentation and no synthetic draw,
-# so the two see exactly the same examples in the same steps; fp32, so rounding cannot tell them apart.
-SMALL = dict(preset="fast", limit=1000, val_size=128, epochs=1, batch_size=16, augment=False, synthetic=0.0,
-             calibrate=False, precision="fp32")
+# so the two see exactly the same examples in the same steps; fp32, so the two differ only in the order
+# in which sums are added up.
+SMALL = dict(preset="fast", limit=1000, val_size=128, epochs=1, batch_size=16, lr=3e-3, augment=False,
+             synthetic=0.0, calibrate=False, precision="fp32")
 
 RANK_SCRIPT = textwrap.dedent("""
     import json, os, sys
@@ -109,16 +111,30 @@ def test_rank_zero_writes_one_complete_run_folder(two_process_run):
     assert len(json.loads((runs / "ddp" / "history.json").read_text())) == SMALL["epochs"]
 
 
-def test_matches_single_process_training_with_the_same_global_batch(two_process_run, tmp_path, tiny_mnist_dir):
+def test_matches_single_process_training_with_the_same_global_batch(two_process_run, tmp_path, tiny_mnist_dir, mnist):
+    """Step for step, the same weights as one process with the same global batch, up to rounding.
+
+    Rounding differences stay at 1e-7 for the first steps; later, a near-tie (a max-pool or a ReLU at
+    its edge) can go the other way and the two runs part like two seeds would. So the trajectory is
+    compared step by step while it is still deterministic, and the finished models by what they read."""
+    from digitkit.inference import predict_images
     from digitkit.runs import Run
 
-    tmp, _ = two_process_run
-    single = train(TrainConfig.from_preset(**SMALL, name="one", runs_dir=str(tmp_path), data_dir=str(tiny_mnist_dir)),
-                   quiet=True)
-    a = Run.open(tmp / "runs" / "ddp").load_model().get_weights()
-    b = single.load_model().get_weights()
-    worst = max(float(np.abs(x - y).max() / (np.abs(y).max() + 1e-8)) for x, y in zip(a, b))
-    assert worst < 1e-3, worst
+    tmp, (rank0, _) = two_process_run
+    config = SMALL | {"name": "one", "runs_dir": str(tmp_path / "runs"), "data_dir": str(tiny_mnist_dir)}
+    (tmp_path / "rank.py").write_text(RANK_SCRIPT)
+    out = subprocess.run([sys.executable, str(tmp_path / "rank.py"), str(tmp_path), json.dumps(config)],
+                         capture_output=True, text=True, timeout=900, env=os.environ | {"RANK": "0"})
+    assert out.returncode == 0, out.stderr[-3000:]
+    single = [json.loads(line) for line in (tmp_path / "rank0.jsonl").read_text().splitlines()]
+    assert len(single) == len(rank0)
+    for a, b in zip(rank0[:15], single[:15]):
+        assert a["digest"] == pytest.approx(b["digest"], rel=1e-6), a["step"]
+
+    test = mnist.x_test[:1000]
+    ddp = predict_images(Run.open(tmp / "runs" / "ddp").load_model(), test).argmax(1)
+    one = predict_images(Run.open(tmp_path / "runs" / "one").load_model(), test).argmax(1)
+    assert (ddp == one).mean() >= 0.95
 
 
 def test_a_rank_that_dies_ends_the_job_with_its_name(tmp_path, tiny_mnist_dir, capsys, monkeypatch):

@@ -38,7 +38,7 @@ class Recipe:
 
 
 PRESETS: dict[str, Recipe] = {
-    "fast": Recipe("digitnet-small", epochs=2, batch_size=128, lr=1e-2, augment=False),
+    "fast": Recipe("digitnet-small", epochs=1, batch_size=128, lr=3e-2, augment=False),
     "default": Recipe("digitnet", epochs=12, batch_size=256, lr=8e-3),
     "best": Recipe("digitnet-large", epochs=20, batch_size=256, lr=8e-3),
     # Fine-tuning a trained run on a few images per class (--init): small batches, a gentler rate.

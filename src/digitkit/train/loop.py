@@ -61,7 +61,10 @@ def mixed_precision(dev: torch.device, precision: str = "auto"):
 
 
 def _optimizer(config: TrainConfig, model: keras.Model, steps: int):
-    params = [p for p in model.parameters() if p.requires_grad]
+    # In the model's layer order: model.parameters() orders by generated layer names, which differ
+    # with how many models the process built before ("conv2d_10" < "conv2d_9"), and a resumed
+    # optimizer state would land on the wrong tensors.
+    params = [variable.value for variable in model.trainable_weights]
     if config.optimizer == "adam":
         opt = torch.optim.Adam(params, lr=config.lr)
     else:

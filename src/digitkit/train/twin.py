@@ -120,15 +120,18 @@ def _sync_batch_norm(x, running_mean, running_var, gamma, beta, momentum, eps):
     x = x.float()
     channels = x.shape[1]
     count = torch.full((1,), x.numel() / channels, device=x.device)
-    total = all_reduce(torch.cat([x.sum((0, 2, 3)), (x * x).sum((0, 2, 3)), count]))
+    total = all_reduce(torch.cat([x.sum((0, 2, 3)), count]))
     n = total[-1]
     mean = total[:channels] / n
-    var = total[channels : 2 * channels] / n - mean * mean
+    # Two passes, as F.batch_norm computes it: E[x²] - E[x]² in fp32 cancels catastrophically for
+    # channels whose mean is large next to their spread, and DDP drifts away from one process.
+    centred = x - mean.view(1, channels, 1, 1)
+    var = all_reduce((centred * centred).sum((0, 2, 3))) / n
     with torch.no_grad():  # the moving statistics, as F.batch_norm keeps them (unbiased variance)
         running_mean.mul_(1 - momentum).add_(mean.detach(), alpha=momentum)
         running_var.mul_(1 - momentum).add_(var.detach() * (n / (n - 1)), alpha=momentum)
     shape = (1, channels, 1, 1)
-    y = (x - mean.view(shape)) * torch.rsqrt(var.view(shape) + eps)
+    y = centred * torch.rsqrt(var.view(shape) + eps)
     if gamma is not None:
         y = y * gamma.view(shape)
     if beta is not None:
