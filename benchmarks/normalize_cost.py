@@ -1,8 +1,8 @@
 """What one image can cost: decoding and normalising the most expensive images digitkit accepts.
 
 Each image is measured in a fresh process: the time to decode it (`load_image`, which also reduces
-large images to 1024 px) and to normalise it (`normalize`), best of 5, and the peak memory the process
-grew by (resident set, which counts Pillow's and NumPy's allocations alike).
+large images to 384 px) and to normalise it (`normalize`), best of 5, and the peak memory the process
+grew by over its resident size before the first image (which counts Pillow's and NumPy's allocations alike).
 
     python benchmarks/normalize_cost.py
     python benchmarks/normalize_cost.py --json cost.json
@@ -52,22 +52,29 @@ def cases() -> dict[str, tuple[Image.Image, str]]:
 
 
 MEASURE = r"""
-import resource, sys, time, json
-from digitkit.data.normalize import load_image, normalize
+import sys, time, json
+
+from digitkit.data.normalize import BlankImage, load_image, normalize
+
+def status_mb(field):  # VmRSS: resident now; VmHWM: its peak (ru_maxrss would carry the parent's over exec)
+    with open("/proc/self/status") as status:
+        line = next(line for line in status if line.startswith(field + ":"))
+    return int(line.split()[1]) / 1024
+
 blob = open(sys.argv[1], "rb").read()
-before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # after the imports, before any image
-normalize(load_image(blob))  # warm the decoder's and the filters' code paths
+before = status_mb("VmRSS")  # after the imports, whose own peak must not hide the image's
 decode, norm = [], []
-for _ in range(5):
+for _ in range(6):  # the first warms the decoder's and the filters' code paths
     t = time.perf_counter(); image = load_image(blob); decode.append(time.perf_counter() - t)
     t = time.perf_counter()
     try:
         normalize(image)
-    except Exception:
+    except BlankImage:
         pass
     norm.append(time.perf_counter() - t)
-after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-print(json.dumps({"decode_ms": 1000 * min(decode), "normalize_ms": 1000 * min(norm), "peak_mb": (after - before) / 1024}))
+peak = status_mb("VmHWM")
+print(json.dumps({"decode_ms": 1000 * min(decode[1:]), "normalize_ms": 1000 * min(norm[1:]),
+                  "peak_mb": max(0.0, peak - before)}))
 """
 
 
@@ -83,6 +90,8 @@ def main() -> None:
             path = Path(tmp) / f"case.{fmt.lower()}"
             path.write_bytes(buffer.getvalue())
             out = subprocess.run([sys.executable, "-c", MEASURE, str(path)], capture_output=True, text=True)
+            if out.returncode:
+                sys.exit(f"measuring {name} failed:\n{out.stderr[-2000:]}")
             result = json.loads(out.stdout.strip().splitlines()[-1])
             rows.append({"image": name, "bytes": len(buffer.getvalue()), **result})
             print(json.dumps(rows[-1]), flush=True)

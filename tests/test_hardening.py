@@ -19,7 +19,7 @@ from PIL import Image, ImageDraw
 
 from digitkit import ConfigError, DigitkitError
 from digitkit.cli import main
-from digitkit.data.normalize import MAX_PIXELS, BlankImage, NormalizeError, load_image, normalize
+from digitkit.data.normalize import MAX_PIXELS, WORK_SIZE, BlankImage, NormalizeError, load_image, normalize
 from digitkit.predict import expand_inputs, predict_files
 
 
@@ -86,6 +86,23 @@ def test_every_image_mode_is_read(mode):
     image = base.convert("RGB").convert(mode) if mode not in ("I", "I;16", "F", "1", "LA") else base.convert(mode)
     out = normalize(image).image
     assert out.max() == 255 and (out > 0).sum() > 20
+
+
+@pytest.mark.parametrize("mode", ["1", "P", "I;16", "LA", "RGBA"])
+def test_large_images_of_every_mode_read_like_grey(mode):
+    """Above WORK_SIZE an image is reduced first: 1-bit, palette and 16-bit images read like grey."""
+    base = Image.new("L", (4 * WORK_SIZE, 3 * WORK_SIZE), 255)
+    ImageDraw.Draw(base).line([(400, 300), (1600, 300), (800, 1400)], fill=0, width=40)
+    assert np.array_equal(normalize(load_image(png_bytes(base.convert(mode)))).image,
+                          normalize(load_image(png_bytes(base))).image)
+
+
+@pytest.mark.parametrize("mode", ["RGBA", "LA"])
+def test_reducing_by_strips_is_one_reduce(mode, rng):
+    from digitkit.data.normalize import _reduce
+
+    image = Image.fromarray(rng.integers(0, 256, (1100, 1537, len(mode)), dtype=np.uint8), mode)
+    assert np.array_equal(np.asarray(_reduce(image, 5)), np.asarray(image.reduce(5)))
 
 
 def test_blank_is_its_own_error_type():
@@ -397,6 +414,7 @@ def test_commands_print_no_coremltools_chatter(run, tmp_path):
                          capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     assert "Failed to load" not in out.stderr + out.stdout and "not supported" not in out.stderr + out.stdout
+    assert "MIL" not in out.stderr + out.stdout  # no progress bars of coremltools' internal passes
 
 
 def test_model_keras_loads_in_plain_keras_without_digitkit(run):

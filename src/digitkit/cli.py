@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import textwrap
 from pathlib import Path
@@ -444,6 +445,9 @@ def _flag(setting: str) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    # coremltools draws a tqdm bar for each of its internal conversion passes; digitkit shows its own
+    # progress. tqdm reads this when first imported, and a user's own setting wins.
+    os.environ.setdefault("TQDM_DISABLE", "1")
     chosen = next((a for a in argv if not a.startswith("-")), None)
     try:
         args = build_parser(chosen).parse_args(argv)
