@@ -40,7 +40,7 @@ from collections import Counter
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageDraw, ImageFilter
+from PIL import Image, ImageFilter
 
 from digitkit.data import handwriting as hw
 from digitkit.report import expected_calibration_error

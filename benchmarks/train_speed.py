@@ -35,7 +35,6 @@ from pathlib import Path
 
 import digitkit.models  # noqa: F401  (selects the torch backend before Keras loads)
 import keras
-import numpy as np
 import torch
 
 from digitkit.data import load_dataset

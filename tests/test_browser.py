@@ -1,44 +1,16 @@
 """The drawing page in a real browser: Debian's Chromium driven by Playwright, against
 `digitkit serve` started as a user would, on loopback. Saves a screenshot to test-artifacts/."""
 
-import shutil
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
-from pathlib import Path
-
 import pytest
+from browser_helpers import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, digitkit_server, needs_chromium
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-ARTIFACTS = Path(__file__).parents[1] / "test-artifacts"
-pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian's chromium (apt-get install chromium)")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+pytestmark = needs_chromium
 
 
 @pytest.fixture(scope="module")
 def server(onnx_model):
-    port = free_port()
-    process = subprocess.Popen([sys.executable, "-m", "digitkit.cli", "serve", str(onnx_model), "--port", str(port)],
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    url = f"http://127.0.0.1:{port}"
-    for _ in range(120):
-        try:
-            urllib.request.urlopen(url + "/healthz", timeout=1)
-            break
-        except OSError:
-            if process.poll() is not None:
-                pytest.fail(f"digitkit serve exited: {process.stdout.read()}")
-            time.sleep(0.25)
-    yield url
-    process.terminate()
-    process.wait(10)
+    with digitkit_server("serve", str(onnx_model), tries=120) as url:
+        yield url
 
 
 def test_draw_a_one_and_see_the_prediction(server):
@@ -46,8 +18,7 @@ def test_draw_a_one_and_see_the_prediction(server):
 
     ARTIFACTS.mkdir(exist_ok=True)
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=[
-            "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"])
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         page = browser.new_page(viewport={"width": 420, "height": 900})  # a phone-sized screen
         page.goto(server)
         assert "Draw a digit" in page.text_content("#status")

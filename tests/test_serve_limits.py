@@ -2,14 +2,12 @@
 sockets, odd JSON, foreign Host headers, a second server on the same port. Each gets a clear 4xx (or
 is disconnected), and the server keeps answering everyone else."""
 
-import asyncio
 import io
 import json
 import socket
 import threading
 import time
 
-import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 from PIL import Image

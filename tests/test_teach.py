@@ -4,24 +4,20 @@ which `digitkit verify` then checks. Screenshots of each step go to test-artifac
 
 import io
 import json
-import shutil
 import subprocess
 import sys
 import time
-import urllib.request
 import zipfile
-from pathlib import Path
 
 import numpy as np
 import pytest
+from browser_helpers import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, digitkit_server, needs_chromium
 from fastapi.testclient import TestClient
 from PIL import Image, ImageDraw
 
 from digitkit.serve.teach import MIN_PER_CLASS, Trainer, Workspace
 from digitkit.serve.teach_app import create_teach_app
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-ARTIFACTS = Path(__file__).parents[1] / "test-artifacts"
 
 
 def drawing(kind: str, rng) -> bytes:
@@ -135,110 +131,85 @@ def test_cancel(teach):
 
 
 # -- in a real browser ------------------------------------------------------------------------------
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian's chromium (apt-get install chromium)")
+@needs_chromium
 def test_teach_in_the_browser(tmp_path, onnx_model):
     from playwright.sync_api import sync_playwright
 
     ARTIFACTS.mkdir(exist_ok=True)
-    port = free_port()
     workspace = tmp_path / "ws"
-    server = subprocess.Popen([sys.executable, "-m", "digitkit", "teach", "--workspace", str(workspace), "--init",
-                               str(onnx_model.parent), "--port", str(port)],
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(240):
-            try:
-                urllib.request.urlopen(url + "/healthz", timeout=1)
-                break
-            except OSError:
-                if server.poll() is not None:
-                    pytest.fail(f"digitkit teach exited: {server.stdout.read()}")
-                time.sleep(0.25)
-        with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=CHROMIUM, args=[
-                "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"])
-            page = browser.new_page(viewport={"width": 900, "height": 1400}, accept_downloads=True)
-            page.goto(url)
-            rng = np.random.default_rng(1)
+    with digitkit_server("teach", "--workspace", str(workspace), "--init", str(onnx_model.parent)) as url, \
+            sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 900, "height": 1400}, accept_downloads=True)
+        page.goto(url)
+        rng = np.random.default_rng(1)
 
-            def stroke(points):
-                box = page.locator("#pad").bounding_box()
-                at = lambda x, y: (box["x"] + box["width"] * x, box["y"] + box["height"] * y)  # noqa: E731
-                page.mouse.move(*at(*points[0]))
-                page.mouse.down()
-                for x, y in points[1:]:
-                    page.mouse.move(*at(x, y), steps=2)
-                page.mouse.up()
+        def stroke(points):
+            box = page.locator("#pad").bounding_box()
+            at = lambda x, y: (box["x"] + box["width"] * x, box["y"] + box["height"] * y)  # noqa: E731
+            page.mouse.move(*at(*points[0]))
+            page.mouse.down()
+            for x, y in points[1:]:
+                page.mouse.move(*at(x, y), steps=2)
+            page.mouse.up()
 
-            def draw(kind):
-                j = lambda: rng.uniform(-0.04, 0.04)  # noqa: E731
-                if kind == "circle":
-                    cx, cy, r = 0.5 + j(), 0.5 + j(), 0.28 + j()
-                    stroke([(cx + r * np.cos(a), cy + r * np.sin(a)) for a in np.linspace(0, 2 * np.pi, 24)])
-                elif kind == "line":
-                    x = 0.5 + j()
-                    stroke([(x + j() / 4, y) for y in np.linspace(0.15 + j(), 0.85 + j(), 12)])
-                else:
-                    stroke([(0.22 + t * 0.56 + j() / 4, 0.22 + t * 0.56) for t in np.linspace(0, 1, 10)])
-                    stroke([(0.78 - t * 0.56 + j() / 4, 0.22 + t * 0.56) for t in np.linspace(0, 1, 10)])
+        def draw(kind):
+            j = lambda: rng.uniform(-0.04, 0.04)  # noqa: E731
+            if kind == "circle":
+                cx, cy, r = 0.5 + j(), 0.5 + j(), 0.28 + j()
+                stroke([(cx + r * np.cos(a), cy + r * np.sin(a)) for a in np.linspace(0, 2 * np.pi, 24)])
+            elif kind == "line":
+                x = 0.5 + j()
+                stroke([(x + j() / 4, y) for y in np.linspace(0.15 + j(), 0.85 + j(), 12)])
+            else:
+                stroke([(0.22 + t * 0.56 + j() / 4, 0.22 + t * 0.56) for t in np.linspace(0, 1, 10)])
+                stroke([(0.78 - t * 0.56 + j() / 4, 0.22 + t * 0.56) for t in np.linspace(0, 1, 10)])
 
-            classes = ["circle", "line", "cross"]
-            for name in classes:
-                page.fill("#class-name", name)
-                page.click("#add-class button[type=submit]")
-                page.wait_for_selector(f'li.class[data-name="{name}"]')
-            page.screenshot(path=str(ARTIFACTS / "teach-1-classes.png"), full_page=True)
-            for name in classes:
-                page.click(f'li.class[data-name="{name}"] .class-name')
-                for n in range(15):
-                    draw(name)
-                    page.click("#add-example")
-                    page.wait_for_function(
-                        f"""document.querySelector('li.class[data-name="{name}"] .class-name').textContent.includes('({n + 1})')""")
-            page.screenshot(path=str(ARTIFACTS / "teach-2-examples.png"), full_page=True)
-
-            page.click("#train")
-            page.wait_for_function("document.getElementById('train-status').textContent.includes('epoch')", timeout=60000)
-            page.screenshot(path=str(ARTIFACTS / "teach-3-training.png"), full_page=True)
-            page.wait_for_function("document.getElementById('train-status').textContent.includes('Model ready')",
-                                   timeout=180000)
-            page.screenshot(path=str(ARTIFACTS / "teach-4-trained.png"), full_page=True)
-
-            page.check('input[name="mode"][value="try"]')
-            answers = {}
-            for name in classes:
-                page.click("#clear")
+        classes = ["circle", "line", "cross"]
+        for name in classes:
+            page.fill("#class-name", name)
+            page.click("#add-class button[type=submit]")
+            page.wait_for_selector(f'li.class[data-name="{name}"]')
+        page.screenshot(path=str(ARTIFACTS / "teach-1-classes.png"), full_page=True)
+        for name in classes:
+            page.click(f'li.class[data-name="{name}"] .class-name')
+            for n in range(15):
                 draw(name)
-                page.wait_for_function("document.getElementById('label').textContent.trim() !== '–'", timeout=15000)
-                page.wait_for_timeout(500)
-                answers[name] = page.text_content("#label").strip()
-                page.screenshot(path=str(ARTIFACTS / f"teach-5-try-{name}.png"), full_page=True)
+                page.click("#add-example")
+                page.wait_for_function(
+                    f"""document.querySelector('li.class[data-name="{name}"] .class-name').textContent.includes('({n + 1})')""")
+        page.screenshot(path=str(ARTIFACTS / "teach-2-examples.png"), full_page=True)
 
-            page.wait_for_function("!document.getElementById('dl-coreml').classList.contains('disabled')", timeout=120000)
-            with page.expect_download() as info:
-                page.click("#dl-coreml")
-            download = tmp_path / "model.zip"
-            info.value.save_as(download)
-            page.screenshot(path=str(ARTIFACTS / "teach-6-downloaded.png"), full_page=True)
-            browser.close()
-        assert answers == {name: name for name in classes}, answers
-        with zipfile.ZipFile(download) as archive:
-            archive.extractall(tmp_path / "unzipped")
-        package = next((tmp_path / "unzipped").glob("*.mlpackage"))
-        run = next((workspace / "runs").glob("teach-*"))
-        verified = subprocess.run([sys.executable, "-m", "digitkit", "verify", str(package), "--against", str(run),
-                                   "--json"], capture_output=True, text=True)
-        assert verified.returncode == 0, verified.stdout + verified.stderr
-        assert json.loads(verified.stdout)["passed"]
-    finally:
-        server.terminate()
-        server.wait(10)
+        page.click("#train")
+        page.wait_for_function("document.getElementById('train-status').textContent.includes('epoch')", timeout=60000)
+        page.screenshot(path=str(ARTIFACTS / "teach-3-training.png"), full_page=True)
+        page.wait_for_function("document.getElementById('train-status').textContent.includes('Model ready')",
+                               timeout=180000)
+        page.screenshot(path=str(ARTIFACTS / "teach-4-trained.png"), full_page=True)
+
+        page.check('input[name="mode"][value="try"]')
+        answers = {}
+        for name in classes:
+            page.click("#clear")
+            draw(name)
+            page.wait_for_function("document.getElementById('label').textContent.trim() !== '–'", timeout=15000)
+            page.wait_for_timeout(500)
+            answers[name] = page.text_content("#label").strip()
+            page.screenshot(path=str(ARTIFACTS / f"teach-5-try-{name}.png"), full_page=True)
+
+        page.wait_for_function("!document.getElementById('dl-coreml').classList.contains('disabled')", timeout=120000)
+        with page.expect_download() as info:
+            page.click("#dl-coreml")
+        download = tmp_path / "model.zip"
+        info.value.save_as(download)
+        page.screenshot(path=str(ARTIFACTS / "teach-6-downloaded.png"), full_page=True)
+        browser.close()
+    assert answers == {name: name for name in classes}, answers
+    with zipfile.ZipFile(download) as archive:
+        archive.extractall(tmp_path / "unzipped")
+    package = next((tmp_path / "unzipped").glob("*.mlpackage"))
+    run = next((workspace / "runs").glob("teach-*"))
+    verified = subprocess.run([sys.executable, "-m", "digitkit", "verify", str(package), "--against", str(run),
+                               "--json"], capture_output=True, text=True)
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+    assert json.loads(verified.stdout)["passed"]

@@ -218,13 +218,28 @@ def predict_image(classifier: Classifier, image: Image.Image) -> Prediction:
                       normalized=normalized.tolist())
 
 
-def create_app(classifier: Classifier, allowed_hosts: set[str] | None = None) -> FastAPI:
-    app = FastAPI(
-        title="digitkit",
-        summary="Draw a digit, or send an image, and see what the model reads.",
-        description=__doc__,
-        version=digitkit.__version__,
-    )
+class UploadError(Exception):
+    """A multipart upload without its one image file: answered 422 with the message."""
+
+
+async def read_upload(request: Request, max_fields: int = 8) -> bytes:
+    """The bytes of the file in multipart field ``file``; :class:`UploadError` says what is wrong."""
+    try:
+        async with request.form(max_files=1, max_fields=max_fields) as form:
+            upload = form.get("file")
+            if upload is None or isinstance(upload, str):
+                raise UploadError("multipart form needs an image file in field 'file'")
+            return await upload.read()
+    except (UploadError, BodyRefused):
+        raise
+    except Exception as err:  # python-multipart's parse errors, Starlette's limits
+        raise UploadError(f"malformed multipart form ({type(err).__name__}: {err})") from None
+
+
+def app_skeleton(page: str, allowed_hosts: set[str] | None, **openapi):
+    """What both servers share: body limit and Host check, no tracebacks to clients, the page at
+    ``/``, ``/healthz``; and ``in_thread``, which runs CPU work on a bounded pool of worker threads."""
+    app = FastAPI(version=digitkit.__version__, **openapi)
     cpu = anyio.CapacityLimiter(CPU_WORKERS)
 
     async def in_thread(fn, *args):
@@ -233,17 +248,29 @@ def create_app(classifier: Classifier, allowed_hosts: set[str] | None = None) ->
     app.add_middleware(BodyLimit, limit=MAX_BODY_BYTES)
     app.add_middleware(HostCheck, allowed_hosts=allowed_hosts or set())
 
+    @app.exception_handler(UploadError)
+    async def bad_upload(request: Request, exc: UploadError):
+        return _problem(422, str(exc))
+
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception):  # never a traceback to the client
         return _problem(500, f"internal error ({type(exc).__name__})")
 
     @app.get("/", include_in_schema=False)
     async def index():
-        return FileResponse(STATIC / "index.html")
+        return FileResponse(STATIC / page)
 
     @app.get("/healthz")
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
+
+    return app, in_thread
+
+
+def create_app(classifier: Classifier, allowed_hosts: set[str] | None = None) -> FastAPI:
+    app, in_thread = app_skeleton("index.html", allowed_hosts, title="digitkit",
+                                  summary="Draw a digit, or send an image, and see what the model reads.",
+                                  description=__doc__)
 
     @app.get("/api/model")
     async def model_info() -> ModelInfo:
@@ -274,17 +301,7 @@ def create_app(classifier: Classifier, allowed_hosts: set[str] | None = None) ->
                 except (ValueError, UnicodeDecodeError) as err:
                     return _problem(422, str(err))
             elif content_type == "multipart/form-data":
-                try:
-                    async with request.form(max_files=1, max_fields=8) as form:
-                        upload = form.get("file")
-                        if upload is None or isinstance(upload, str):
-                            return _problem(422, "multipart form needs an image file in field 'file'")
-                        data = await upload.read()
-                except BodyRefused:
-                    raise
-                except Exception as err:  # python-multipart's parse errors, Starlette's limits
-                    return _problem(422, f"malformed multipart form ({type(err).__name__}: {err})")
-                image = await in_thread(load_image, data)
+                image = await in_thread(load_image, await read_upload(request))
             else:
                 return _problem(415, "send multipart/form-data with an image in field 'file', "
                                      "or application/json with {\"pixels\": 28x28}")

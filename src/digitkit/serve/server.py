@@ -24,7 +24,6 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from digitkit import DigitkitError
 from digitkit.classifier import OnnxClassifier
-from digitkit.runs import MODEL_FILE
 
 HEADERS_SECONDS = 10.0  # a connection must send a request's headers within this, or it is closed
 MAX_CONNECTIONS = 1000  # per worker; more get 503 (uvicorn's limit_concurrency)

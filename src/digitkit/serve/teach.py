@@ -30,7 +30,7 @@ from pathlib import Path
 from digitkit import DigitkitError
 from digitkit.data.folders import check_label
 from digitkit.files import atomic_write_bytes
-from digitkit.runs import MODEL_FILE, Run
+from digitkit.runs import Run
 
 MIN_PER_CLASS = 5  # a class needs this many drawings before training (3 are set aside to validate and test)
 MIN_CLASSES = 2

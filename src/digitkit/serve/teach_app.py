@@ -18,29 +18,23 @@ import asyncio
 import json
 from pathlib import Path
 
-import anyio
 from fastapi import FastAPI, Request
-from fastapi.responses import FileResponse, JSONResponse, Response, StreamingResponse
+from fastapi.responses import FileResponse, Response, StreamingResponse
 from fastapi.staticfiles import StaticFiles
 
-import digitkit
 from digitkit.classifier import OnnxClassifier
 from digitkit.data.normalize import NormalizeError, load_image
-from digitkit.serve.app import (CPU_WORKERS, MAX_BODY_BYTES, STATIC, BodyLimit, BodyRefused, HostCheck, Prediction,
-                                _problem, predict_image)
+from digitkit.serve.app import STATIC, Prediction, _problem, app_skeleton, predict_image, read_upload
 from digitkit.serve.teach import MIN_PER_CLASS, TeachError, Trainer, Workspace, zip_folder
 
 EVENT_POLL_SECONDS = 0.2
 
 
 def create_teach_app(workspace: Workspace, trainer: Trainer, allowed_hosts: set[str] | None = None) -> FastAPI:
-    app = FastAPI(title="digitkit teach", summary="Teach a model your own drawings, try it, download it.",
-                  description=__doc__, version=digitkit.__version__)
-    cpu = anyio.CapacityLimiter(CPU_WORKERS)
+    app, in_thread = app_skeleton("teach.html", allowed_hosts, title="digitkit teach",
+                                  summary="Teach a model your own drawings, try it, download it.",
+                                  description=__doc__)
     loaded: dict[str, OnnxClassifier] = {}
-
-    async def in_thread(fn, *args):
-        return await anyio.to_thread.run_sync(fn, *args, limiter=cpu)
 
     def model() -> OnnxClassifier:
         onnx = trainer.snapshot()[1].get("onnx")
@@ -51,24 +45,9 @@ def create_teach_app(workspace: Workspace, trainer: Trainer, allowed_hosts: set[
             loaded[onnx] = OnnxClassifier(onnx, threads=1)
         return loaded[onnx]
 
-    app.add_middleware(BodyLimit, limit=MAX_BODY_BYTES)
-    app.add_middleware(HostCheck, allowed_hosts=allowed_hosts or set())
-
     @app.exception_handler(TeachError)
     async def teach_error(request: Request, exc: TeachError):
         return _problem(exc.status, str(exc))
-
-    @app.exception_handler(Exception)
-    async def unexpected(request: Request, exc: Exception):  # never a traceback to the client
-        return _problem(500, f"internal error ({type(exc).__name__})")
-
-    @app.get("/", include_in_schema=False)
-    async def index():
-        return FileResponse(STATIC / "teach.html")
-
-    @app.get("/healthz")
-    async def healthz() -> dict[str, str]:
-        return {"status": "ok"}
 
     def project() -> dict:
         version, state = trainer.snapshot()
@@ -91,17 +70,7 @@ def create_teach_app(workspace: Workspace, trainer: Trainer, allowed_hosts: set[
 
     @app.post("/api/teach/classes/{name}/examples", status_code=201)
     async def add_example(name: str, request: Request) -> dict:
-        try:
-            async with request.form(max_files=1, max_fields=4) as form:
-                upload = form.get("file")
-                if upload is None or isinstance(upload, str):
-                    raise TeachError("send the drawing as a PNG in multipart field 'file'")
-                data = await upload.read()
-        except (TeachError, BodyRefused):
-            raise
-        except Exception as err:  # python-multipart's parse errors
-            raise TeachError(f"malformed multipart form ({type(err).__name__})") from None
-        file = await in_thread(workspace.add_example, name, data)
+        file = await in_thread(workspace.add_example, name, await read_upload(request, max_fields=4))
         return {"class": name, "file": file}
 
     @app.get("/api/teach/classes/{name}/examples/{file}", include_in_schema=False)
@@ -145,16 +114,7 @@ def create_teach_app(workspace: Workspace, trainer: Trainer, allowed_hosts: set[
     @app.post("/api/teach/predict", response_model=Prediction)
     async def try_model(request: Request):
         classifier = await in_thread(model)
-        try:
-            async with request.form(max_files=1, max_fields=4) as form:
-                upload = form.get("file")
-                if upload is None or isinstance(upload, str):
-                    return _problem(422, "multipart form needs an image file in field 'file'")
-                data = await upload.read()
-        except BodyRefused:
-            raise
-        except Exception as err:  # python-multipart's parse errors
-            return _problem(422, f"malformed multipart form ({type(err).__name__})")
+        data = await read_upload(request, max_fields=4)
         try:
             image = await in_thread(load_image, data)
             return await in_thread(predict_image, classifier, image)

@@ -82,6 +82,9 @@ def wrap(module: torch.nn.Module, ctx: Context, dev: torch.device) -> torch.nn.M
 
     # Batch norm's moving statistics are the same on every rank (computed from the global batch), so
     # DDP need not broadcast buffers.
+    # The differentiable all-reduce batch norm uses (train.twin) is marked deprecated in favour of a
+    # private module; it works, and the notice would print on every rank.
+    warnings.filterwarnings("ignore", message=".*all_reduce is deprecated", category=FutureWarning)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FutureWarning)  # its notice about renaming that flag
         return DistributedDataParallel(module, device_ids=[ctx.local_rank] if dev.type == "cuda" else None,

@@ -165,7 +165,7 @@ class TrainingData:
         if not len(x_tr):
             raise DigitkitError("no training images left after the validation split")
         self.base = len(x_tr)
-        self.extra = 0
+        self.extra = self.per_epoch_extra = 0  # synthetic images available, and drawn per epoch
         if config.synthetic > 0 and list(data.class_names) == list(DIGITS):
             x_ex, y_ex = load_extra_digits()
             x_ex_tr, y_ex_tr, x_ex_val, y_ex_val = split_validation(
@@ -178,7 +178,7 @@ class TrainingData:
         self.y_train, self.y_valid = (torch.from_numpy(a.astype(np.int64)).to(dev) for a in (y_tr, y_val))
         self.y_val_numpy = y_val
         self.repeat = max(0, MIN_STEPS * config.batch_size - self.base)
-        self.epoch_size = self.base + self.repeat + (self.per_epoch_extra if self.extra else 0)
+        self.epoch_size = self.base + self.repeat + self.per_epoch_extra
 
     def epoch_order(self, generator: torch.Generator) -> torch.Tensor:
         dev = self.x_train.device

@@ -2,58 +2,18 @@
 // (server-sent events), trying the trained model as you draw, downloads.
 (() => {
   const $ = (id) => document.getElementById(id);
-  const pad = $("pad");
-  const ctx = pad.getContext("2d");
-  const UPLOAD_SIZE = 140;
   const DEBOUNCE_MS = 150;
-  let selected = null, classes = [], state = {}, drawing = false, inked = false, last = null, timer = null;
+  let selected = null, classes = [], state = {}, timer = null;
 
   // -- drawing ------------------------------------------------------------------------------------
-  function clearPad() {
-    ctx.fillStyle = "#fff";
-    ctx.fillRect(0, 0, pad.width, pad.height);
-    inked = false;
-  }
-  function point(event) {
-    const r = pad.getBoundingClientRect();
-    return { x: (event.clientX - r.left) * pad.width / r.width, y: (event.clientY - r.top) * pad.height / r.height };
-  }
-  function stroke(to) {
-    ctx.strokeStyle = "#111";
-    ctx.lineWidth = pad.width / 14;
-    ctx.lineCap = "round";
-    ctx.lineJoin = "round";
-    ctx.beginPath();
-    ctx.moveTo(last.x, last.y);
-    ctx.lineTo(to.x, to.y);
-    ctx.stroke();
-    last = to;
-    inked = true;
-    if (mode() === "try") { clearTimeout(timer); timer = setTimeout(tryModel, DEBOUNCE_MS); }
-  }
-  pad.addEventListener("pointerdown", (e) => {
-    drawing = true;
-    pad.setPointerCapture(e.pointerId);
-    last = point(e);
-    stroke({ x: last.x + 0.01, y: last.y });
+  const pad = drawingPad($("pad"), {
+    onStroke: () => { if (mode() === "try") { clearTimeout(timer); timer = setTimeout(tryModel, DEBOUNCE_MS); } },
   });
-  pad.addEventListener("pointermove", (e) => {
-    if (!drawing) return;
-    const events = e.getCoalescedEvents ? e.getCoalescedEvents() : [e];
-    for (const ev of events.length ? events : [e]) stroke(point(ev));
-  });
-  for (const type of ["pointerup", "pointercancel"]) pad.addEventListener(type, () => { drawing = false; });
-  $("clear").addEventListener("click", () => { clearPad(); showAnswer(null); });
+  $("clear").addEventListener("click", () => { pad.clear(); showAnswer(null); });
 
-  function drawingBlob() {
-    const small = document.createElement("canvas");
-    small.width = small.height = UPLOAD_SIZE;
-    small.getContext("2d").drawImage(pad, 0, 0, UPLOAD_SIZE, UPLOAD_SIZE);
-    return new Promise((resolve) => small.toBlob(resolve, "image/png"));
-  }
   const mode = () => document.querySelector('input[name="mode"]:checked').value;
   for (const radio of document.querySelectorAll('input[name="mode"]')) {
-    radio.addEventListener("change", () => { clearPad(); showAnswer(null); render(); });
+    radio.addEventListener("change", () => { pad.clear(); showAnswer(null); render(); });
   }
 
   // -- the API ------------------------------------------------------------------------------------
@@ -91,13 +51,13 @@
 
   $("add-example").addEventListener("click", async () => {
     if (!selected) { $("class-message").textContent = "Add a class first."; return; }
-    if (!inked) { $("class-message").textContent = "Draw something first."; return; }
+    if (!pad.inked) { $("class-message").textContent = "Draw something first."; return; }
     const form = new FormData();
-    form.append("file", await drawingBlob(), "drawing.png");
+    form.append("file", await pad.blob(), "drawing.png");
     try {
       await call("POST", `/api/teach/classes/${encodeURIComponent(selected)}/examples`, form);
       $("class-message").textContent = "";
-      clearPad();
+      pad.clear();
       await refresh();
     } catch (err) {
       $("class-message").textContent = err.message;
@@ -197,41 +157,23 @@
       const previous = state.run;
       state = JSON.parse(event.data);
       renderState();
-      if (state.run !== previous) buildBars(state.labels || []);
+      if (state.run !== previous) buildBars(bars, state.labels || []);
     };
     source.onerror = () => { $("train-status").textContent = "lost contact with the server; retrying…"; };
   }
 
   // -- trying the model ---------------------------------------------------------------------------
   const bars = $("bars");
-  function buildBars(names) {
-    bars.replaceChildren();
-    for (const name of names) {
-      const li = document.createElement("li");
-      li.dataset.label = name;
-      const text = document.createElement("span");
-      text.className = "name";
-      text.textContent = name;
-      li.append(text);
-      li.insertAdjacentHTML("beforeend", '<span class="track"><span class="fill"></span></span><span class="pct">0%</span>');
-      bars.append(li);
-    }
-  }
   function showAnswer(result) {
     $("label").textContent = result && result.label !== null ? result.label : "–";
     $("confidence").textContent = !result || result.label === null ? "" :
       result.sure ? `${(100 * result.confidence).toFixed(1)}% sure` : `not sure: ${result.top[0][0]} or ${result.top[1][0]}?`;
-    for (const li of bars.children) {
-      const p = result && result.probabilities ? result.probabilities[li.dataset.label] : 0;
-      li.querySelector(".fill").style.width = `${(100 * p).toFixed(1)}%`;
-      li.querySelector(".pct").textContent = `${(100 * p).toFixed(0)}%`;
-      li.classList.toggle("top", !!result && li.dataset.label === result.label);
-    }
+    showBars(bars, result ? result.probabilities : null);
   }
   async function tryModel() {
-    if (!inked) return;
+    if (!pad.inked) return;
     const form = new FormData();
-    form.append("file", await drawingBlob(), "drawing.png");
+    form.append("file", await pad.blob(), "drawing.png");
     try {
       showAnswer(await call("POST", "/api/teach/predict", form));
     } catch (err) {
@@ -239,6 +181,5 @@
     }
   }
 
-  clearPad();
-  refresh().then(() => { buildBars(state.labels || []); listen(); });
+  refresh().then(() => { buildBars(bars, state.labels || []); listen(); });
 })();
