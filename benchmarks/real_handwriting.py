@@ -44,7 +44,8 @@ from PIL import Image, ImageFilter
 
 from digitkit.data import handwriting as hw
 from digitkit.report import expected_calibration_error
-from digitkit.serve.app import SURE_ABOVE
+from digitkit.classifier import NOT_A_CLASS_BELOW, SURE_ABOVE
+from digitkit.data.handwriting import pendigits, shapes
 
 FONTS = ("opentype/bwht/BecauseWeMentor-Regular.otf", "opentype/bwht/BecauseWeOrganize-Regular.otf",
          "truetype/fifthhorseman/dkg.ttf", "truetype/fifthhorseman/dkgBd.ttf", "truetype/fifthhorseman/dkgIt.ttf",
@@ -98,36 +99,8 @@ def bench_strokes(style) -> list[np.ndarray]:
 
 
 def drawn(strokes: list[np.ndarray], rng: np.random.Generator) -> Image.Image:
-    """A drawing as the web page uploads it, or as a drawing app saves it."""
-    page = rng.random() < 0.5
-    canvas = 280 if page else int(rng.integers(200, 700))
-    pen = 20.0 if page else float(rng.uniform(3, 35)) * canvas / 400
-    writer = hw.Writer.draw(rng)
-    shaped = writer.apply(strokes, rng)
-    points = np.vstack(shaped)
-    lo, hi = points.min(0), points.max(0)
-    height = canvas * rng.uniform(0.35, 0.85) / max(hi[1] - lo[1], (hi[0] - lo[0]) * 0.8, 1e-6)
-    span = (hi - lo) * height
-    room = np.maximum(canvas - span - pen, 1)
-    offset = rng.uniform(pen / 2, room + pen / 2) - lo * height
-    ink = hw.draw_strokes(shaped, height, pen, (canvas, canvas), tuple(offset))
-    return _as_drawing(ink, rng, page)
-
-
-def _as_drawing(ink: np.ndarray, rng: np.random.Generator, page: bool) -> Image.Image:
-    alpha = (np.clip(ink, 0, 1) * 255).astype(np.uint8)
-    if page:  # the page: dark ink on white, 280 px canvas drawn to 140 px, sent as PNG
-        grey = 255 - (alpha.astype(np.float32) * (255 - 17) / 255)
-        image = Image.fromarray(grey.astype(np.uint8), "L").convert("RGBA")
-        return image.resize((140, 140), Image.Resampling.BILINEAR)
-    kind = rng.choice(["black on white", "white on black", "transparent"])
-    if kind == "transparent":
-        rgba = np.zeros(ink.shape + (4,), np.uint8)
-        rgba[..., :3] = rng.integers(0, 80, 3) if rng.random() < 0.8 else rng.integers(180, 256, 3)
-        rgba[..., 3] = alpha
-        return Image.fromarray(rgba, "RGBA")
-    grey = alpha if kind == "white on black" else 255 - alpha
-    return Image.fromarray(grey, "L").convert(rng.choice(["L", "RGB", "RGBA"]))
+    """A drawing as the web page uploads it, or as a drawing app saves it, by a random writer."""
+    return hw.drawing(strokes, rng, hw.Writer.draw(rng))
 
 
 def scanned(ink: np.ndarray, rng: np.random.Generator) -> Image.Image:
@@ -135,12 +108,12 @@ def scanned(ink: np.ndarray, rng: np.random.Generator) -> Image.Image:
     h, w = ink.shape
     pad = int(max(h, w) * rng.uniform(0.08, 0.5))
     ink = np.pad(ink, pad)
-    if rng.random() < 0.3:  # the faint printed box of a form around the digit
+    if rng.random() < 0.4:  # the printed box of a form around the digit: faint, or as dark as the ink
         box = np.zeros_like(ink)
         m = max(2, pad // 3)
         box[m, m:-m] = box[-m, m:-m] = box[m:-m, m] = box[m:-m, -m] = 1
         box = np.maximum(box, np.roll(box, 1, 0))
-        ink = np.maximum(ink, box * rng.uniform(0.1, 0.22))
+        ink = np.maximum(ink, box * (rng.uniform(0.1, 0.22) if rng.random() < 0.5 else rng.uniform(0.6, 1.0)))
     paper = rng.uniform(190, 255)
     ink_level = rng.uniform(0, 90)
     tint = rng.uniform(0.85, 1.15, 3)
@@ -164,22 +137,31 @@ def _font_ink(glyph: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return np.asarray(image, np.float32) / 255
 
 
-def build(folder: Path, per_glyph: int, seed: int) -> dict[str, dict]:
-    """Write the images; returns name → {label, source, render}."""
-    rng = np.random.default_rng(seed)
-    truth: dict[str, dict] = {}
+class Writer:
+    """Saves images into the benchmark folder and remembers the truth of each."""
 
-    def save(image: Image.Image, label: str, source: str, render: str) -> None:
-        name = f"{len(truth):05d}"
-        jpeg = image.mode != "RGBA" and render == "scanned" and rng.random() < 0.4
+    def __init__(self, folder: Path, rng: np.random.Generator):
+        self.folder, self.rng, self.truth = folder, rng, {}
+
+    def save(self, image: Image.Image, label: str | None, source: str, render: str, part: str) -> None:
+        name = f"{len(self.truth):05d}"
+        jpeg = image.mode != "RGBA" and render == "scanned" and self.rng.random() < 0.4
         buffer = io.BytesIO()
         if jpeg:
-            image.convert("RGB").save(buffer, "JPEG", quality=int(rng.integers(60, 95)))
+            image.convert("RGB").save(buffer, "JPEG", quality=int(self.rng.integers(60, 95)))
         else:
             image.save(buffer, "PNG")
         name += ".jpg" if jpeg else ".png"
-        (folder / name).write_bytes(buffer.getvalue())
-        truth[name] = {"label": label, "source": source, "render": render}
+        (self.folder / name).write_bytes(buffer.getvalue())
+        self.truth[name] = {"label": label, "source": source, "render": render, "part": part}
+
+
+def build_generated(out: Writer, per_glyph: int) -> None:
+    """The generated stand-in: fonts, Hershey designs and skeletons training never used."""
+    rng = out.rng
+
+    def save(image, label, source, render):
+        out.save(image, label, source, render, "generated")
 
     for font in FONTS:
         path = hw.FONT_ROOT / font
@@ -191,7 +173,7 @@ def build(folder: Path, per_glyph: int, seed: int) -> dict[str, dict]:
                 ink = _font_ink(glyph, rng)
                 if k % 3 == 2:  # a third drawn in an app (filled strokes), the rest scanned
                     canvas = np.pad(ink, int(max(ink.shape) * rng.uniform(0.1, 0.6)))
-                    save(_as_drawing(canvas, rng, page=False), digit, f"font:{path.stem}", "drawn")
+                    save(hw.canvas_image(canvas, rng), digit, f"font:{path.stem}", "drawn")
                 else:
                     save(scanned(ink, rng), digit, f"font:{path.stem}", "scanned")
     for name in HERSHEY:
@@ -209,7 +191,27 @@ def build(folder: Path, per_glyph: int, seed: int) -> dict[str, dict]:
                     save(scanned(hw.pen_digit(strokes, rng, writer), rng), digit, f"style:{digit}{chr(97 + i)}", "scanned")
                 else:
                     save(drawn(strokes, rng), digit, f"style:{digit}{chr(97 + i)}", "drawn")
-    return truth
+
+
+def build_real(out: Writer, limit: int | None = None) -> None:
+    """The real-writer stand-in: the held-out pendigits writers (never trained on), drawn as apps save."""
+    _, _, held_out = pendigits.split_by_writer(pendigits.read_pendigits())
+    for digit in held_out[:limit]:
+        out.save(pendigits.render(digit, out.rng), str(digit.label), f"writer{digit.writer + 1}", "drawn", "real")
+
+
+def build_non_digits(out: Writer, per_kind: int) -> None:
+    """Drawings that are not digits: every shape kind (those training never saw included), dots, and
+    letters from the benchmark's own fonts and Hershey designs."""
+    letters = hw.letter_sources(FONTS, HERSHEY)
+    kinds = (*shapes.SHAPES, "dot", "letter")
+    for kind in kinds:
+        for _ in range(per_kind * (3 if kind == "letter" else 1)):
+            image = hw.non_digit(kind, out.rng, letters)
+            if isinstance(image, np.ndarray):  # a font's glyph: as a drawing or a scan
+                image = hw.canvas_image(np.pad(image, 12), out.rng) if out.rng.random() < 0.5 else scanned(image, out.rng)
+            held_out = kind in shapes.HELD_OUT_KINDS or kind == "letter"
+            out.save(image, None, kind + (" (never trained)" if held_out else ""), "drawn", "non-digits")
 
 
 def predict_json(model: str, folder: Path) -> dict[str, dict]:
@@ -222,7 +224,7 @@ def predict_json(model: str, folder: Path) -> dict[str, dict]:
     return {Path(r["file"]).name: r for r in rows}
 
 
-def summarise(truth: dict[str, dict], rows: dict[str, dict]) -> dict:
+def summarise_digits(truth: dict[str, dict], rows: dict[str, dict]) -> dict:
     names = sorted(truth)
     labels = [str(d) for d in range(10)]
     probs = np.array([[rows[n]["probabilities"][c] if "probabilities" in rows.get(n, {}) else 0.0 for c in labels]
@@ -254,14 +256,48 @@ def summarise(truth: dict[str, dict], rows: dict[str, dict]) -> dict:
         "median_confidence_wrong": float(np.median(confidence[~right])) if (~right).any() else None,
         "right_at_least_0.97": float((confidence[right] >= 0.97).mean()) if right.any() else None,
         "wrong_flagged_not_sure": float((confidence[~right] < SURE_ABOVE).mean()) if (~right).any() else None,
-        "sure_above": SURE_ABOVE,
+        "right_flagged_not_sure": float((confidence[right] < SURE_ABOVE).mean()) if right.any() else None,
+        "digits_rejected_as_not_a_digit": float((confidence < NOT_A_CLASS_BELOW).mean()),
     }
+
+
+def summarise_non_digits(truth: dict[str, dict], rows: dict[str, dict]) -> dict:
+    names = sorted(truth)
+    confidence = np.array([rows[n]["confidence"] if "confidence" in rows.get(n, {}) else 0.0 for n in names])
+    kinds = np.array([truth[n]["source"] for n in names])
+
+    def rates(mask) -> dict:
+        return {"n": int(mask.sum()), "sure_digit": float((confidence[mask] >= SURE_ABOVE).mean()),
+                "not_a_digit": float((confidence[mask] < NOT_A_CLASS_BELOW).mean())}
+
+    return {"images": len(names), **rates(np.ones(len(names), bool)),
+            "by_kind": {k: rates(kinds == k) for k in sorted(set(kinds))}}
+
+
+def summarise(truth: dict[str, dict], rows: dict[str, dict]) -> dict:
+    parts = {part: {n: t for n, t in truth.items() if t["part"] == part} for part in ("real", "generated", "non-digits")}
+    result = {"sure_above": SURE_ABOVE, "not_a_digit_below": NOT_A_CLASS_BELOW}
+    for part in ("real", "generated"):
+        if parts[part]:
+            result[part] = summarise_digits(parts[part], rows)
+    if parts["non-digits"]:
+        result["non-digits"] = summarise_non_digits(parts["non-digits"], rows)
+    return result
+
+
+def _line(name: str, r: dict) -> str:
+    renders = ", ".join(f"{k} {v['accuracy']:.2%}" for k, v in r["by_render"].items())
+    return (f"{name}: {r['accuracy']:.2%} of {r['images']} ({renders}); ECE {r['expected_calibration_error']:.3f}; "
+            f"wrong flagged not sure {r['wrong_flagged_not_sure'] or 0:.1%}, right flagged {r['right_flagged_not_sure']:.1%}, "
+            f"rejected as not a digit {r['digits_rejected_as_not_a_digit']:.2%}")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("model", help="run folder, .keras, .onnx, .mlpackage or .mlmodel")
-    parser.add_argument("--per-glyph", type=int, default=20, help="images per font glyph and per style (default 20)")
+    parser.add_argument("--per-glyph", type=int, default=20, help="generated images per font glyph and per style (default 20)")
+    parser.add_argument("--per-kind", type=int, default=40, help="non-digit drawings per kind (default 40; letters 3x)")
+    parser.add_argument("--real-limit", type=int, help="read only the first N held-out real digits (default all 1,498)")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--keep", help="keep the images (and truth.json) in this folder")
     parser.add_argument("--json", help="write the results here too")
@@ -270,14 +306,21 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(args.keep or tmp)
         folder.mkdir(parents=True, exist_ok=True)
-        truth = build(folder, args.per_glyph, args.seed)
-        (folder / "truth.json").write_text(json.dumps(truth))
-        result = {"model": args.model, **summarise(truth, predict_json(args.model, folder))}
+        out = Writer(folder, np.random.default_rng(args.seed))
+        build_real(out, args.real_limit)
+        build_generated(out, args.per_glyph)
+        build_non_digits(out, args.per_kind)
+        (folder / "truth.json").write_text(json.dumps(out.truth))
+        result = {"model": args.model, **summarise(out.truth, predict_json(args.model, folder))}
     print(json.dumps(result, indent=1))
-    print(f"\nreal-handwriting stand-in: {result['accuracy']:.2%} of {result['images']} images "
-          f"(drawn {result['by_render']['drawn']['accuracy']:.2%}, scanned {result['by_render']['scanned']['accuracy']:.2%}); "
-          f"ECE {result['expected_calibration_error']:.3f}")
-    print("per class: " + "  ".join(f"{d}: {a:.1%}" for d, a in result["per_class"].items()))
+    print()
+    print(_line("real writers (held-out pendigits)", result["real"]))
+    print(_line("generated stand-in", result["generated"]))
+    nd = result["non-digits"]
+    print(f"non-digits: {nd['images']} drawings of {len(nd['by_kind'])} kinds; answered as a sure digit "
+          f"{nd['sure_digit']:.1%}, as not a digit {nd['not_a_digit']:.1%}")
+    for part in ("real", "generated"):
+        print(f"per class ({part}): " + "  ".join(f"{d}: {a:.1%}" for d, a in result[part]["per_class"].items()))
     if args.json:
         Path(args.json).write_text(json.dumps(result, indent=1) + "\n")
 

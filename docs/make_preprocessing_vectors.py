@@ -1,16 +1,19 @@
 """Write docs/preprocessing_vectors.json: small input images and the 28x28 arrays that
-digitkit.predict.preprocessing makes of them. Ports of the routine (JavaScript, Swift) check against it.
+digitkit.data.normalize makes of them; and docs/thickening_vectors.json: the (longer side, area,
+boundary) cases where the thickening rule decides otherwise in float32 than in float64, with the
+float64 answer. Ports of the routine (JavaScript, Swift) check against both.
 
     python docs/make_preprocessing_vectors.py
 """
 
 import json
+import math
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageDraw
 
-from digitkit.data.normalize import THIN_STROKE, TARGET_STROKE, _clean, ink_map, normalize, stroke_width
+from digitkit.data.normalize import THIN_STROKE, TARGET_STROKE, WORK_SIZE, _clean, ink_map, normalize, stroke_width, thickening
 
 
 def seven(size=(40, 60), ink=0, paper=255, width=5, mode="L"):
@@ -50,11 +53,42 @@ def cases():
     texture = np.asarray(pencil).copy()
     texture[::2, ::3] = np.where(texture[::2, ::3] < 128, 250, texture[::2, ::3])  # pinholes in the graphite
     yield "no thickening: textured pencil seven L 44x52", Image.fromarray(texture)
+    form = Image.new("L", (72, 72), 240)
+    draw = ImageDraw.Draw(form)
+    draw.rectangle([4, 4, 67, 67], outline=25, width=2)  # a scanned form's dark printed box
+    draw.line([(30, 18), (38, 12), (38, 58)], fill=35, width=4)
+    yield "form box: a one in a dark printed box L 72x72", form.rotate(2, fillcolor=240, resample=Image.Resampling.BILINEAR)
 
 
 def thickened(image) -> bool:
     ink = _clean(ink_map(image)[0])
     return stroke_width(ink > 0) < THIN_STROKE * TARGET_STROKE * max(ink.shape)
+
+
+def _thickening_float32(longer: int, area: int, boundary: int) -> float:
+    """The rule as a port computing in float32 would: what the vectors catch."""
+    f = np.float32
+    width = f(2) * f(area) / f(max(boundary, 1))
+    wanted = f(TARGET_STROKE) * f(longer)
+    if width >= f(THIN_STROKE) * wanted:
+        return 0.0
+    grow = (wanted - width) / f(2)
+    return float(grow) if grow >= f(0.5) else 0.0
+
+
+def thickening_ties():
+    """Every (longer, area, boundary) next to the rule's two thresholds (thick enough; grow ≥ 0.5 px)
+    for crops up to the work size, where float32 decides otherwise than float64: to thicken or not,
+    or by how many pixels to pad."""
+    for longer in range(1, WORK_SIZE + 1):
+        for boundary in range(1, 4 * longer + 1):
+            for threshold in (THIN_STROKE * TARGET_STROKE * longer * boundary / 2, boundary * (TARGET_STROKE * longer - 1) / 2):
+                for area in range(max(boundary, int(threshold) - 1), int(threshold) + 2):
+                    if area > longer * longer:
+                        continue
+                    exact, single = thickening(longer, area, boundary), _thickening_float32(longer, area, boundary)
+                    if (exact > 0) != (single > 0) or math.ceil(exact) != math.ceil(single):
+                        yield {"longer": longer, "area": area, "boundary": boundary, "grow": exact}
 
 
 def main():
@@ -76,6 +110,10 @@ def main():
     path = Path(__file__).with_name("preprocessing_vectors.json")
     path.write_text(json.dumps(vectors, separators=(",", ":")) + "\n")
     print(f"wrote {len(vectors)} vectors to {path}")
+    ties = list(thickening_ties())
+    path = Path(__file__).with_name("thickening_vectors.json")
+    path.write_text(json.dumps(ties, separators=(",", ":")) + "\n")
+    print(f"wrote {len(ties)} thickening ties to {path}")
 
 
 if __name__ == "__main__":

@@ -59,6 +59,26 @@ def test_train_then_evaluate(tmp_path, tiny_mnist_dir, capsys):
     assert evaluation["num_test"] == 300
 
 
+def test_training_log_in_a_file_keeps_each_epoch_on_one_line(tmp_path, tiny_mnist_dir):
+    """Written to a pipe or a file (no terminal), every epoch's line stays whole."""
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-m", "digitkit", "train", "--preset", "fast", "--limit", "400",
+                          "--val-size", "100", "--epochs", "2", "--name", "log", "--runs-dir", str(tmp_path),
+                          "--data-dir", str(tiny_mnist_dir)], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    epochs = [line for line in out.stdout.splitlines() if line.startswith("epoch ")]
+    assert len(epochs) == 2 and all("val_accuracy" in line and line.endswith(" s)") for line in epochs), out.stdout
+    assert "-0.0000" not in out.stdout
+
+
+def test_numbers_never_print_minus_zero():
+    from digitkit.ui import number
+
+    assert number(-1e-9) == "0.0000" and number(-0.25) == "-0.2500" and number(0.12345) == "0.1235"
+
+
 def test_info(capsys):
     assert main(["info"]) == 0
     out = capsys.readouterr().out

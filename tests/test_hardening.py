@@ -380,20 +380,73 @@ def test_weight_paths_outside_the_package_or_not_files(tmp_path, package, where)
 
 
 # -- the IDX reader --------------------------------------------------------------------------------
-def test_gzip_bomb_is_refused_before_it_fills_memory(tmp_path):
+def _bomb(path, declared, megabytes):
     import gzip
 
+    with gzip.open(path, "wb") as f:
+        f.write(bytes([0, 0, 8, 3]) + np.asarray(declared, ">u4").tobytes())
+        chunk = bytes(1 << 20)
+        for _ in range(megabytes):  # zeros: about a thousandth of their size on disk
+            f.write(chunk)
+
+
+def _peak_memory_mb(code: str) -> float:
+    """Run ``code`` in a fresh Python and return how much its peak memory grew, in MB."""
+    out = subprocess.run([sys.executable, "-c", "import resource, digitkit.data as d\n"
+                          "start = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n" + code +
+                          "\nprint((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - start) / 1024)"],
+                         capture_output=True, text=True)
+    return float(out.stdout.strip().splitlines()[-1])
+
+
+def test_gzip_bomb_is_refused_before_it_fills_memory(tmp_path):
     from digitkit.data import IdxFormatError, read_idx
 
-    path = tmp_path / "bomb-idx3-ubyte.gz"
-    with gzip.open(path, "wb") as f:
-        f.write(bytes([0, 0, 8, 3]) + np.asarray([400_000, 28, 28], ">u4").tobytes())
-        chunk = bytes(1 << 20)
-        for _ in range(300):  # 300 MiB of zeros, about 300 KiB on disk
-            f.write(chunk)
-    assert path.stat().st_size < 2_000_000
-    with pytest.raises(IdxFormatError, match="larger than"):
-        read_idx(path, 3, (None, 28, 28))
+    claims_too_much = tmp_path / "claims-idx3-ubyte.gz"  # a header that declares 313 MB
+    _bomb(claims_too_much, [400_000, 28, 28], 300)
+    assert claims_too_much.stat().st_size < 2_000_000
+    with pytest.raises(IdxFormatError, match="declares"):
+        read_idx(claims_too_much, 3, (None, 28, 28))
+    grown = _peak_memory_mb(f"""
+try:
+    d.read_idx({str(claims_too_much)!r}, 3, (None, 28, 28))
+except d.IdxFormatError:
+    pass""")
+    assert grown < 20, f"refusing the bomb cost {grown:.0f} MB"  # the header is read, the rest never inflated
+    # A small declared size and a long stream of zeros behind it: read up to the size, then refused.
+    trailing = tmp_path / "trailing-idx3-ubyte.gz"
+    _bomb(trailing, [10, 28, 28], 300)
+    with pytest.raises(IdxFormatError, match="trailing bytes"):
+        read_idx(trailing, 3, (None, 28, 28))
+    assert _peak_memory_mb(f"""
+try:
+    d.read_idx({str(trailing)!r}, 3, (None, 28, 28))
+except d.IdxFormatError:
+    pass""") < 20
+
+
+def test_export_to_a_folder_that_cannot_take_files_is_an_error_line(run, capsys):
+    for target in ("/proc/x.onnx", "/proc/x.mlpackage"):
+        assert main(["export", str(run.path), "--format", "onnx" if target.endswith("onnx") else "coreml",
+                     "-o", target]) != 0
+        err = capsys.readouterr().err
+        assert "error:" in err and "cannot write /proc/x" in err and "Traceback" not in err
+
+
+def test_weight_blob_shorter_than_its_declared_shape(tmp_path, package):
+    from digitkit.classifier import load_classifier
+
+    copy = _copy(package, tmp_path)
+    weights = copy / "Data" / "com.apple.CoreML" / "weights" / "weight.bin"
+    blob = bytearray(weights.read_bytes())
+    # Shrink the first blob's declared byte size: the data no longer fills the tensor's shape.
+    import struct
+
+    sentinel, dtype, size, offset = struct.unpack_from("<IIQQ", blob, 64)
+    struct.pack_into("<IIQQ", blob, 64, sentinel, dtype, size // 2, offset)
+    weights.write_bytes(bytes(blob))
+    with pytest.raises(DigitkitError, match="declared shape"):
+        load_classifier(copy).predict(np.zeros((1, 28, 28), np.uint8))
 
 
 # -- start-up ----------------------------------------------------------------------------------------

@@ -6,8 +6,8 @@ import pytest
 from PIL import Image, ImageDraw
 from scipy import ndimage
 
-from digitkit.cli import main
 from digitkit.classifier import load_classifier
+from digitkit.cli import main
 from digitkit.predict import expand_inputs, predict_files
 from digitkit.data.normalize import FIELD, NormalizeError, load_image, normalize
 
@@ -153,6 +153,42 @@ def test_cli_predict_json_and_exit_status(tmp_path, mnist, keras_run, capsys):
     assert main(["predict", str(keras_run.path), str(tmp_path)]) == 1
     assert "not an image file" in capsys.readouterr().out
     assert main(["predict", str(tmp_path / "no-model"), str(tmp_path)]) == 2
+
+
+def test_a_folder_of_class_folders_is_read_as_labelled(tmp_path, mnist, keras_run, capsys):
+    """The layout `train --data` takes: every image of every class folder, with its expected class,
+    and how many each class got right (a folder of images of its own is still read as before)."""
+    for i in range(6):
+        folder = tmp_path / "mine" / str(int(mnist.y_test[i]))
+        folder.mkdir(parents=True, exist_ok=True)
+        digit_image(mnist, i).save(folder / f"{i}.png")
+    assert main(["predict", str(keras_run.path), str(tmp_path / "mine"), "--json"]) == 0
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert len(rows) == 6 and all(r["expected"] == Path(r["file"]).parent.name for r in rows)
+    assert all(r["correct"] == (r["label"] == r["expected"]) for r in rows)
+    assert all(r["verdict"] in ("sure", "not sure", "not a class") for r in rows)
+    assert main(["predict", str(keras_run.path), str(tmp_path / "mine")]) == 0
+    out = capsys.readouterr().out
+    right = sum(r["correct"] for r in rows)
+    assert f"Right: {right}/6" in out and "per class:" in out
+    (tmp_path / "empty").mkdir()
+    assert main(["predict", str(keras_run.path), str(tmp_path / "empty")]) == 2
+    assert "no image files" in capsys.readouterr().err
+
+
+def test_evaluate_scores_a_run_on_any_labelled_folder(tmp_path, mnist, keras_run, capsys):
+    for i in range(20):
+        folder = tmp_path / "mine" / str(int(mnist.y_test[i]))
+        folder.mkdir(parents=True, exist_ok=True)
+        digit_image(mnist, i).save(folder / f"{i}.png")
+    assert main(["evaluate", str(keras_run.path), "--data", str(tmp_path / "mine"), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["num_test"] == 20 and 0.5 < report["test_accuracy"] <= 1
+    assert (keras_run.path / "evaluation-mine.json").is_file() and (keras_run.path / "confusion_matrix-mine.png").is_file()
+    (tmp_path / "mine" / "cat").mkdir()
+    digit_image(mnist, 0).save(tmp_path / "mine" / "cat" / "x.png")
+    assert main(["evaluate", str(keras_run.path), "--data", str(tmp_path / "mine")]) == 2
+    assert "not classes of the model" in capsys.readouterr().err
 
 
 def test_exported_models_predict_like_keras(tmp_path, mnist, keras_run):

@@ -1,4 +1,5 @@
 import io
+import json
 
 import numpy as np
 import pytest
@@ -94,6 +95,33 @@ def test_bad_input_never_500(client, kwargs, status, message):
     assert response.status_code == status, response.text
     assert message in response.json()["detail"]
     assert "Traceback" not in response.text
+
+
+def test_cross_origin_posts_are_refused(client, mnist):
+    """A page of another site may not use the API through the user's browser; the page itself, and
+    clients that are no browser (no Origin, no Referer), may."""
+    upload = {"files": {"file": ("d.png", png(mnist.x_test[0]), "image/png")}}
+    for headers in ({"Origin": "http://evil.example"}, {"Referer": "http://evil.example/x"}, {"Origin": "null"},
+                    {"Origin": "http://testserver.evil.example"}):
+        response = client.post("/api/predict", headers=headers, **upload)
+        assert response.status_code == 403 and "cross-origin" in response.json()["detail"], headers
+    assert client.post("/api/predict", headers={"Origin": "http://testserver"}, **upload).status_code == 200
+    assert client.post("/api/predict", **upload).status_code == 200
+    assert client.get("/api/model", headers={"Origin": "http://evil.example"}).status_code == 200  # reading is safe
+
+
+def test_a_non_digit_drawing_is_said_to_be_none(client):
+    """A verdict on every answer; and the API documents the words the page shows."""
+    spec = client.get("/openapi.json").json()
+    verdict = spec["components"]["schemas"]["Prediction"]["properties"]["verdict"]
+    assert "not a class" in json.dumps(verdict)
+    pixels = np.zeros((28, 28))
+    pixels[12:16, 12:16] = 255  # a tapped dot
+    answer = client.post("/api/predict", json={"pixels": pixels.tolist()}).json()
+    assert answer["verdict"] in ("sure", "not sure", "not a class")
+    assert answer["sure"] == (answer["verdict"] == "sure")
+    if answer["verdict"] == "not a class":
+        assert answer["message"] == "That doesn't look like a digit"
 
 
 def test_missing_model_file(tmp_path):

@@ -22,6 +22,25 @@ from digitkit.runs import MODEL_FILE, Run, load_keras_model, number_or_none
 
 INPUT_SIZE = (28, 28)
 MODEL_SUFFIXES = (".keras", ".onnx", ".mlpackage", ".mlmodel")
+# What the top probability means to a person. digitkit's digit models learn drawings that are not
+# digits as equal probabilities (train._loss), so a top class below NOT_A_CLASS_BELOW is "that is not
+# a digit at all"; between it and SURE_ABOVE the answer is shown "not sure", with the runner-up.
+SURE_ABOVE = 0.9
+NOT_A_CLASS_BELOW = 0.5
+VERDICTS = ("sure", "not sure", "not a class")
+
+
+def verdict(confidence: float) -> str:
+    """"sure", "not sure" or "not a class" (for digit models: not a digit) for a top probability."""
+    if confidence >= SURE_ABOVE:
+        return "sure"
+    return "not sure" if confidence >= NOT_A_CLASS_BELOW else "not a class"
+
+
+def not_a_class_message(labels: list[str]) -> str:
+    """What the page, the CLI and the app say for a drawing of no class."""
+    return "That doesn't look like a digit" if list(labels) == [str(d) for d in range(10)] else \
+        "That doesn't look like any of the classes"
 
 
 class Classifier(Protocol):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
 import textwrap
 from pathlib import Path
@@ -101,11 +102,14 @@ class Evaluate(Command):
         examples:
           digitkit evaluate runs/quick
           digitkit evaluate runs/quick --json
+          digitkit evaluate runs/quick --data my-digits/        # my-digits/0/*.png … my-digits/9/*.png
         """
 
     @staticmethod
     def arguments(parser):
         parser.add_argument("run", help="run folder (runs/<name>)")
+        parser.add_argument("--data", help="score on this folder of class subfolders (all of its images) "
+                                           "instead of the run's test split")
         parser.add_argument("--data-dir", help="folder with the dataset's IDX files")
         parser.add_argument("--json", action="store_true", help="print the report as JSON")
 
@@ -116,11 +120,12 @@ class Evaluate(Command):
         from digitkit.evaluate import evaluate_run
         from digitkit.ui import console
 
-        run, report = evaluate_run(args.run, args.data_dir)
+        run, report = evaluate_run(args.run, args.data_dir, args.data)
         if args.json:
             print(json.dumps(report, indent=2))
             return 0
-        table = Table(title=_escape(f"{run.name}: test accuracy {report['test_accuracy']:.2%}, "
+        on = f" on {report['dataset']}" if args.data else ""
+        table = Table(title=_escape(f"{run.name}{on}: accuracy {report['test_accuracy']:.2%}, "
                                     f"loss {report['test_loss']:.4f}"))
         for column in ("class", "precision", "recall", "F1", "support"):
             table.add_column(column, justify="right")
@@ -128,7 +133,9 @@ class Evaluate(Command):
             table.add_row(_escape(name), f"{row['precision']:.4f}", f"{row['recall']:.4f}", f"{row['f1']:.4f}",
                           str(row["support"]))
         console.print(table)
-        console.print(f"Wrote {_escape(run.path / 'evaluation.json')} and {_escape(run.path / 'confusion_matrix.png')}")
+        suffix = "-" + Path(args.data).resolve().name if args.data else ""
+        console.print(f"Wrote {_escape(run.path / f'evaluation{suffix}.json')} and "
+                      f"{_escape(run.path / f'confusion_matrix{suffix}.png')}")
         return 0
 
 
@@ -235,6 +242,7 @@ class Predict(Command):
           digitkit predict runs/first/MNISTClassifier.mlpackage scans/ --top 3
           digitkit predict runs/first/MNISTClassifier.onnx 'scans/*.jpg' --json
           digitkit predict runs/first photo.jpg --save-input seen/    # see what the model saw
+          digitkit predict runs/first my-digits/      # my-digits/0/*.png …: right answers per class
         """
 
     @staticmethod
@@ -249,16 +257,23 @@ class Predict(Command):
     def run(args) -> int:
         from rich.table import Table
 
-        from digitkit.classifier import load_classifier
-        from digitkit.predict import expand_inputs, predict_files
+        from digitkit.classifier import load_classifier, not_a_class_message
+        from digitkit.predict import labelled_inputs, predict_files
         from digitkit.ui import console
 
         if args.top < 1:
             raise DigitkitError("--top must be at least 1")
-        paths = expand_inputs(args.images)
+        inputs = labelled_inputs(args.images)
+        if not inputs:
+            raise DigitkitError(f"no image files in {', '.join(args.images)} (nor in class subfolders)")
         classifier = load_classifier(args.model)
-        rows = predict_files(classifier, paths, top=min(args.top, len(classifier.labels)),
+        rows = predict_files(classifier, [path for path, _ in inputs], top=min(args.top, len(classifier.labels)),
                              save_input=args.save_input)
+        for row, (_, expected) in zip(rows, inputs):
+            if expected is not None:
+                row["expected"] = expected
+                if "label" in row:
+                    row["correct"] = row["label"] == expected
         if args.json:
             for row in rows:
                 print(json.dumps(row))
@@ -269,11 +284,33 @@ class Predict(Command):
             for row in rows:
                 if "error" in row:
                     table.add_row(_escape(row["file"]), "[red]error", "", _escape(row["error"]))
+                elif row["verdict"] == "not a class":
+                    table.add_row(_escape(row["file"]), "[yellow]none", f"{row['confidence']:.1%}",
+                                  not_a_class_message(classifier.labels))
                 else:
                     rest = ", ".join(f"{_escape(label)} {p:.1%}" for label, p in row["top"][1:])
-                    table.add_row(_escape(row["file"]), _escape(row["label"]), f"{row['confidence']:.1%}", rest)
+                    unsure = " [yellow](not sure)[/]" if row["verdict"] == "not sure" else ""
+                    label = _escape(row["label"]) if row.get("correct", True) else f"[red]{_escape(row['label'])}[/]"
+                    table.add_row(_escape(row["file"]), label, f"{row['confidence']:.1%}{unsure}", rest)
             console.print(table)
+            _print_per_class(rows, console)
         return 1 if any("error" in row for row in rows) else 0
+
+
+def _print_per_class(rows: list[dict], console) -> None:
+    """For images labelled by their class folder: how many each class got right."""
+    from collections import defaultdict
+
+    tally: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    for row in rows:
+        if "expected" in row:
+            tally[row["expected"]][1] += 1
+            tally[row["expected"]][0] += bool(row.get("correct"))
+    if not tally:
+        return
+    right, total = sum(r for r, _ in tally.values()), sum(n for _, n in tally.values())
+    console.print(f"Right: {right}/{total} ({right / total:.1%}); per class: "
+                  + ", ".join(f"{_escape(name)} {r}/{n}" for name, (r, n) in sorted(tally.items())))
 
 
 @command
@@ -326,7 +363,8 @@ class Teach(Command):
     examples = """
         examples:
           digitkit teach                                    # ./teach/, starting from the newest run in ./runs
-          digitkit teach --workspace shapes --init runs/first --port 8080
+          digitkit teach --workspace shapes --init runs/first --port 8080   # ShapesClassifier.mlpackage
+          digitkit teach --name Emoji                       # EmojiClassifier.mlpackage
           digitkit train --data teach/data --name mine      # later: the same drawings from the command line
         """
 
@@ -334,6 +372,8 @@ class Teach(Command):
     def arguments(parser):
         parser.add_argument("--workspace", default="teach", help="folder for the drawings and the runs (default: teach)")
         parser.add_argument("--init", help="run to start from (default: the newest run in ./runs, if any)")
+        parser.add_argument("--name", help="the model's name: NAME → NAMEClassifier.mlpackage (default: the workspace's "
+                                           "folder name)")
         parser.add_argument("--host", default="127.0.0.1", help="interface to bind (default 127.0.0.1: this machine only)")
         parser.add_argument("--port", type=int, default=8000, help="port, 1-65535 (default 8000)")
         parser.add_argument("--allow-host", action="append", default=[], metavar="NAME",
@@ -362,7 +402,9 @@ class Teach(Command):
             console.print(f"Teach page: [bold]http://{_escape(shown)}:{args.port}/[/] (workspace "
                           f"{_escape(args.workspace)}{start}). Ctrl-C stops.")
 
-        run_teach(args.workspace, init, args.host, args.port, set(args.allow_host), on_ready=ready)
+        if args.name is not None and not re.search(r"[A-Za-z0-9]", args.name):
+            raise DigitkitError(f"--name {args.name!r} has no letter or digit to name a model with")
+        run_teach(args.workspace, init, args.host, args.port, set(args.allow_host), on_ready=ready, model_name=args.name)
         return 0
 
 

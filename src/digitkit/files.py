@@ -9,6 +9,8 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from digitkit import DigitkitError
+
 
 def _umask() -> int:
     mask = os.umask(0)
@@ -21,10 +23,18 @@ def _publishable(path: Path) -> None:
     os.chmod(path, (0o777 if path.is_dir() else 0o666) & ~_umask())
 
 
+def unwritable(path: Path, err: OSError) -> DigitkitError:
+    """The error for an output whose folder cannot take a new file (read-only, no permission, /proc)."""
+    return DigitkitError(f"cannot write {path} ({err.strerror or err}); choose a folder you can write to")
+
+
 def atomic_write_bytes(path: str | Path, blob: bytes) -> None:
     path = Path(path)
-    with tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp", delete=False) as tmp:
-        tmp.write(blob)
+    try:
+        with tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp", delete=False) as tmp:
+            tmp.write(blob)
+    except OSError as err:
+        raise unwritable(path, err) from None
     try:
         _publishable(Path(tmp.name))
         os.replace(tmp.name, path)
@@ -45,7 +55,10 @@ class atomic_path:  # noqa: N801  (used as a context manager, like open())
 
     def __init__(self, path: str | Path):
         self.path = Path(path)
-        self.tmp = Path(tempfile.mkdtemp(prefix=f".{self.path.stem}.", dir=self.path.parent)) / self.path.name
+        try:
+            self.tmp = Path(tempfile.mkdtemp(prefix=f".{self.path.stem}.", dir=self.path.parent)) / self.path.name
+        except OSError as err:
+            raise unwritable(self.path, err) from None
 
     def __enter__(self) -> Path:
         return self.tmp

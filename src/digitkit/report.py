@@ -71,11 +71,12 @@ def score(probs: np.ndarray, labels: np.ndarray, class_names) -> dict:
 
 
 def save_report_figures(folder: Path, images: np.ndarray, labels: np.ndarray, probs: np.ndarray,
-                        class_names, report: dict, history: list[dict] | None = None) -> None:
+                        class_names, report: dict, history: list[dict] | None = None, suffix: str = "") -> None:
+    """curves.png (with a history), confusion_matrix{suffix}.png and misclassified{suffix}.png."""
     from digitkit import plots
 
     folder = Path(folder)
     if history:
         plots.training_curves(history, folder / "curves.png")
-    plots.confusion_matrix_figure(np.array(report["confusion_matrix"]), class_names, folder / "confusion_matrix.png")
-    plots.misclassified_grid(images, labels, probs, class_names, folder / "misclassified.png")
+    plots.confusion_matrix_figure(np.array(report["confusion_matrix"]), class_names, folder / f"confusion_matrix{suffix}.png")
+    plots.misclassified_grid(images, labels, probs, class_names, folder / f"misclassified{suffix}.png")

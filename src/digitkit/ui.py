@@ -8,8 +8,15 @@ from rich.console import Console
 from rich.markup import escape  # noqa: F401  (file names and labels printed as they are, never as markup)
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-console = Console(highlight=False)
-err_console = Console(stderr=True, highlight=False)
+# soft_wrap: a line is never broken to fit 80 columns when the output is a file or a pipe (a log).
+console = Console(highlight=False, soft_wrap=True)
+err_console = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def number(value: float, digits: int = 4) -> str:
+    """A number to ``digits`` decimals, never "-0.0000" (a sum that rounded a hair below zero)."""
+    text = f"{value:.{digits}f}"
+    return text[1:] if text.startswith("-") and float(text) == 0 else text
 
 
 @contextmanager

@@ -1,13 +1,19 @@
-// swift-tools-version:5.7
-// The normalisation the iOS app runs before the model, as a package of its own (Foundation only),
-// so `swift test` on a Mac or on Linux checks it against digitkit's test vectors.
+// swift-tools-version:5.9
+// The Foundation-only part of the iOS app as a package of its own, so `swift test` on a Mac or on
+// Linux checks it: the normalisation the app runs before the model (against digitkit's test
+// vectors) and what the app says about an answer (sure, not sure, not a digit). `normalize-digits`
+// runs the normalisation on raw images for digitkit's differential test (tests/test_swift.py).
 import PackageDescription
 
 let package = Package(
     name: "DigitNormalizer",
-    products: [.library(name: "DigitNormalizer", targets: ["DigitNormalizer"])],
+    products: [
+        .library(name: "DigitNormalizer", targets: ["DigitNormalizer"]),
+        .executable(name: "normalize-digits", targets: ["normalize-digits"]),
+    ],
     targets: [
         .target(name: "DigitNormalizer"),
+        .executableTarget(name: "normalize-digits", dependencies: ["DigitNormalizer"]),
         .testTarget(name: "DigitNormalizerTests", dependencies: ["DigitNormalizer"]),
     ]
 )

@@ -35,7 +35,11 @@ struct ContentView: View {
     }
 
     @ViewBuilder private var answer: some View {
-        if let result = reader.result {
+        if let result = reader.result, result.verdict == .notAClass {
+            // A heart, a scribble, a dot: no digit at all, rather than a sure "0".
+            Text(Verdict.notAClassMessage(labels: reader.labels))
+                .font(.title2).foregroundStyle(.orange).frame(minHeight: 96)
+        } else if let result = reader.result {
             HStack(alignment: .firstTextBaseline, spacing: 12) {
                 Text(result.label).font(.system(size: 80, weight: .bold))
                 if result.sure {

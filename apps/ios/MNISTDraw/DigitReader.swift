@@ -5,19 +5,24 @@ import Vision
 
 /// Renders the strokes, normalises them as MNIST (DigitNormalizer) and classifies the 28×28 image
 /// with the exported `MNISTClassifier` Core ML model through Vision. The work runs off the main
-/// thread; only the published result is set on it.
+/// thread; only the published result is set on it. The words for an answer (sure, not sure, not a
+/// digit) come from the DigitNormalizer package's `Verdict`, as the web page's do.
 @MainActor
 final class DigitReader: ObservableObject {
-    struct Result {
-        let label: String
-        let confidence: Float
-        let runnerUp: (label: String, confidence: Float)?
+    /// What crosses from the engine actor to the main actor: values only, and an immutable CGImage.
+    struct Result: @unchecked Sendable {
+        let ranking: Ranking
         let probabilities: [Float]  // in the order of `labels`
         let modelInput: CGImage
 
-        /// Below this the answer is shown as "not sure", with the runner-up (as the web page does).
-        static let sureAbove: Float = 0.8
-        var sure: Bool { confidence >= Self.sureAbove }
+        var label: String { ranking.label }
+        var confidence: Float { ranking.confidence }
+        var runnerUp: (label: String, confidence: Float)? {
+            guard let label = ranking.runnerUp, let confidence = ranking.runnerUpConfidence else { return nil }
+            return (label, confidence)
+        }
+        var verdict: Verdict { ranking.verdict }
+        var sure: Bool { verdict == .sure }
     }
 
     static let prompt = "Draw a digit in the box."
@@ -69,7 +74,7 @@ final class DigitReader: ObservableObject {
         }
     }
 
-    struct Problem: Error {
+    struct Problem: Error, Sendable {
         let message: String
     }
 
@@ -89,8 +94,24 @@ final class DigitReader: ObservableObject {
             labels = (model.modelDescription.classLabels ?? []).map { "\($0)" }
             let request = VNCoreMLRequest(model: try VNCoreMLModel(for: model))
             request.imageCropAndScaleOption = .scaleFill  // the image is already 28×28
+            #if targetEnvironment(simulator)
+            Self.runOnCPU(request)
+            #endif
             self.request = request
             return labels
+        }
+
+        /// On iOS 17+ Simulators the model-level setting is not enough: Vision picks its own compute
+        /// device per request, so the request is pinned to the CPU as well.
+        private static func runOnCPU(_ request: VNCoreMLRequest) {
+            if #available(iOS 17.0, *) {
+                let devices = (try? request.supportedComputeStageDevices[.main]) ?? []
+                if let cpu = devices.first(where: { if case .cpu = $0 { return true } else { return false } }) {
+                    request.setComputeDevice(cpu, for: .main)
+                }
+            } else {
+                request.usesCPUOnly = true
+            }
         }
 
         func read(_ strokes: [[CGPoint]]) -> Swift.Result<Result, Problem> {
@@ -110,11 +131,10 @@ final class DigitReader: ObservableObject {
             let observations = (request.results as? [VNClassificationObservation]) ?? []
             var byLabel: [String: Float] = [:]
             for observation in observations { byLabel[observation.identifier] = observation.confidence }
-            let ranked = observations.sorted { $0.confidence > $1.confidence }
-            guard let top = ranked.first else { return .failure(Problem(message: "The model gave no answer.")) }
-            let second = ranked.dropFirst().first.map { (label: $0.identifier, confidence: $0.confidence) }
-            return .success(Result(label: top.identifier, confidence: top.confidence, runnerUp: second,
-                                   probabilities: labels.map { byLabel[$0] ?? 0 }, modelInput: image))
+            guard !observations.isEmpty, let ranking = Ranking(labels: labels, probabilities: byLabel) else {
+                return .failure(Problem(message: "The model gave no answer."))
+            }
+            return .success(Result(ranking: ranking, probabilities: labels.map { byLabel[$0] ?? 0 }, modelInput: image))
         }
     }
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from pathlib import Path
 
 import numpy as np
@@ -67,7 +69,7 @@ class MLProgram:
         kind = value.WhichOneof("value")
         if kind == "blobFileValue":
             flat = self._blob(value.blobFileValue.fileName).read(value.blobFileValue.offset)
-            return flat.reshape(shape)
+            return _shaped(flat, shape, f"weight blob at offset {value.blobFileValue.offset}")
         if kind != "immediateValue":
             raise DigitkitError(f"unsupported MIL value kind {kind!r}")
         if value.immediateValue.WhichOneof("value") == "list":
@@ -84,7 +86,7 @@ class MLProgram:
             data = np.array(list(getattr(tensor, which).values), dtype=dtype)
         if len(shape) == 0:
             return data.reshape(()) if data.size == 1 else data
-        return data.reshape(shape)
+        return _shaped(data, shape, "constant")
 
     # -- execution ------------------------------------------------------------------------------
     def _run(self, op, env: dict, batch: int) -> None:
@@ -142,3 +144,12 @@ class MLProgram:
                 continue
             self._run(op, env, batch)
         return {name: env[name] for name in self.block.outputs}
+
+
+def _shaped(data: np.ndarray, shape, what: str) -> np.ndarray:
+    """``data`` in its declared shape; a file whose data does not fill the shape is corrupt."""
+    need = math.prod(int(d) for d in shape)
+    if data.size != need:
+        raise DigitkitError(f"corrupt model: a {what} holds {data.size} values but its declared shape "
+                            f"{list(shape)} needs {need}; export the model again")
+    return data.reshape(shape)

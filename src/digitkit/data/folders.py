@@ -253,6 +253,26 @@ def load_folder(path: str | Path, seed: int = 0, progress=None) -> tuple[Dataset
     return dataset, report
 
 
+def read_labelled(path: str | Path, progress=None) -> tuple[np.ndarray, np.ndarray, list[str], FolderReport]:
+    """Every image of a folder of class subfolders, unsplit (to score a model on): images, labels as
+    indices into the sorted class names, the names, and a report of what was read or skipped."""
+    root = Path(path).expanduser()
+    if not root.is_dir():
+        raise DigitkitError(f"{root} is not a folder; give a folder with one subfolder of images per class")
+    class_dirs = _class_dirs(root)
+    if not class_dirs:
+        raise DigitkitError(f"{root} has no class folders; put each class's images in a subfolder named after it")
+    names = [c.name for c in class_dirs]
+    for name in names:
+        check_label(name, root)
+    report, cache = FolderReport(), _Cache(root)
+    images, labels, records = _read_classes(root, class_dirs, cache, report, progress)
+    _save_cache(cache, records)
+    if not images:
+        raise DigitkitError(f"{root} holds no readable images in its class folders")
+    return _stack(images), np.array(labels, np.int64), names, report
+
+
 def _stack(images: list[np.ndarray]) -> np.ndarray:
     return np.stack(images) if images else np.zeros((0, 28, 28), np.uint8)
 
@@ -270,5 +290,9 @@ def _check_counts(root: Path, names: list[str], labels: np.ndarray, minimum: int
 
 
 def _dataset_name(root: Path) -> str:
-    name = root.resolve().name or "folder"
-    return re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-") or "folder"
+    return dataset_name(root.resolve().name)
+
+
+def dataset_name(text: str) -> str:
+    """A dataset's name as run folders and exported file names can carry it."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-") or "folder"

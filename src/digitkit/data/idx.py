@@ -7,6 +7,7 @@ dimensions, then one big-endian uint32 per dimension, then the data in C order.
 from __future__ import annotations
 
 import gzip
+import math
 import zlib
 from pathlib import Path
 
@@ -17,36 +18,57 @@ from digitkit.files import atomic_write_bytes
 
 _GZIP_MAGIC = b"\x1f\x8b"
 _UBYTE = 0x08
-MAX_BYTES = 256 * 1024 * 1024  # MNIST's largest file is 47 MB; a file that inflates past this is refused
+MAX_BYTES = 256 * 1024 * 1024  # MNIST's largest file is 47 MB; a file that declares more is refused
 
 
 class IdxFormatError(DigitkitError):
     """The file is not a valid IDX file of the expected kind."""
 
 
-def _read_bytes(path: Path) -> bytes:
-    try:
-        with open(path, "rb") as f:
-            raw = f.read(MAX_BYTES + 1)
-    except FileNotFoundError:
-        raise IdxFormatError(f"{path}: file not found") from None
-    except OSError as err:
-        raise IdxFormatError(f"{path}: cannot read ({err.strerror})") from None
-    if raw[:2] != _GZIP_MAGIC:
-        data = raw
-    else:
-        # Inflate in a bounded way: a few KB of gzip can expand to gigabytes (a zip bomb).
-        inflate = zlib.decompressobj(wbits=31)
+class _Source:
+    """The bytes of an IDX file, raw or gzip, read only as far as asked: the header says how large the
+    data is, so a file that claims too much is refused before its data is read or inflated (a few KB
+    of gzip can expand to gigabytes)."""
+
+    def __init__(self, path: Path):
+        self.path = path
         try:
-            data = inflate.decompress(raw, MAX_BYTES + 1)
-            if not inflate.eof and len(data) <= MAX_BYTES:
-                raise zlib.error("the stream ends early")
+            self.file = open(path, "rb")
+        except FileNotFoundError:
+            raise IdxFormatError(f"{path}: file not found") from None
+        except OSError as err:
+            raise IdxFormatError(f"{path}: cannot read ({err.strerror})") from None
+        self.inflate = zlib.decompressobj(wbits=31) if self.file.read(2) == _GZIP_MAGIC else None
+        self.file.seek(0)
+        self.data = bytearray()
+        self.pending = b""
+
+    def take(self, n: int) -> bytes:
+        """The first ``n`` bytes of the (inflated) data, or fewer if it ends before."""
+        try:
+            while len(self.data) < n:
+                if self.inflate is None:
+                    chunk = self.file.read(n - len(self.data))
+                else:
+                    if not self.pending and not self.inflate.eof:
+                        self.pending = self.file.read(1 << 16)
+                    if self.inflate.eof or not self.pending:
+                        if not self.inflate.eof and len(self.data) < n:
+                            raise zlib.error("the stream ends early")
+                        break
+                    chunk = self.inflate.decompress(self.pending, n - len(self.data))
+                    self.pending = self.inflate.unconsumed_tail
+                if not chunk and self.inflate is None:
+                    break
+                self.data += chunk
         except zlib.error as err:
-            raise IdxFormatError(f"{path}: corrupt or truncated gzip data ({err}); download the file again") from None
-    if len(data) > MAX_BYTES:
-        raise IdxFormatError(f"{path}: holds more than {MAX_BYTES // 2**20} MiB of data, larger than any dataset "
-                             "digitkit reads; is this the right file?")
-    return data
+            raise IdxFormatError(f"{self.path}: corrupt or truncated gzip data ({err}); download the file again") from None
+        except OSError as err:
+            raise IdxFormatError(f"{self.path}: cannot read ({err.strerror or err})") from None
+        return bytes(self.data[:n])
+
+    def close(self) -> None:
+        self.file.close()
 
 
 def read_idx(path: str | Path, ndim: int, expected_shape: tuple[int | None, ...] = ()) -> np.ndarray:
@@ -56,29 +78,41 @@ def read_idx(path: str | Path, ndim: int, expected_shape: tuple[int | None, ...]
     Raises :class:`IdxFormatError` naming the file and what is wrong.
     """
     path = Path(path)
-    data = _read_bytes(path)
+    source = _Source(path)
+    try:
+        return _read(source, path, ndim, expected_shape)
+    finally:
+        source.close()
+
+
+def _read(source: _Source, path: Path, ndim: int, expected_shape) -> np.ndarray:
+    head = source.take(4)
     header = 4 + 4 * ndim
-    if len(data) < 4 or data[0] != 0 or data[1] != 0:
-        raise IdxFormatError(f"{path}: not an IDX file (bad magic number {data[:4].hex() or 'empty'})")
-    if data[2] != _UBYTE:
-        raise IdxFormatError(f"{path}: IDX data type 0x{data[2]:02x} is not unsigned byte (0x08)")
-    if data[3] != ndim:
+    if len(head) < 4 or head[0] != 0 or head[1] != 0:
+        raise IdxFormatError(f"{path}: not an IDX file (bad magic number {head[:4].hex() or 'empty'})")
+    if head[2] != _UBYTE:
+        raise IdxFormatError(f"{path}: IDX data type 0x{head[2]:02x} is not unsigned byte (0x08)")
+    if head[3] != ndim:
         kind = {1: "labels", 3: "images"}.get(ndim, f"{ndim}-d data")
         raise IdxFormatError(
-            f"{path}: has {data[3]} dimension(s), expected {ndim} ({kind}); is this the right file?"
+            f"{path}: has {head[3]} dimension(s), expected {ndim} ({kind}); is this the right file?"
         )
-    if len(data) < header:
-        raise IdxFormatError(f"{path}: truncated header ({len(data)} bytes)")
-    shape = tuple(int(d) for d in np.frombuffer(data, ">u4", count=ndim, offset=4))
+    head = source.take(header)
+    if len(head) < header:
+        raise IdxFormatError(f"{path}: truncated header ({len(head)} bytes)")
+    shape = tuple(int(d) for d in np.frombuffer(head, ">u4", count=ndim, offset=4))
     for axis, (got, want) in enumerate(zip(shape, expected_shape)):
         if want is not None and got != want:
             raise IdxFormatError(f"{path}: dimension {axis} is {got}, expected {want}")
-    size = int(np.prod(shape))
+    size = math.prod(shape)
+    if header + size > MAX_BYTES:
+        raise IdxFormatError(f"{path}: its header declares {shape} = {size:,} values, more than the "
+                             f"{MAX_BYTES // 2**20} MiB of any dataset digitkit reads; is this the right file?")
+    data = source.take(header + size + 1)  # one byte more: to notice trailing bytes
     if len(data) - header != size:
         state = "truncated" if len(data) - header < size else "has trailing bytes"
-        raise IdxFormatError(
-            f"{path}: {state}: header says {shape} = {size} values, file holds {len(data) - header}"
-        )
+        held = f"{len(data) - header}" if len(data) - header < size else "more"
+        raise IdxFormatError(f"{path}: {state}: header says {shape} = {size} values, file holds {held}")
     return np.frombuffer(data, np.uint8, count=size, offset=header).reshape(shape).copy()
 
 

@@ -14,7 +14,8 @@ vectors, for the ports to JavaScript and Swift):
    one digit), and polarity follows from it: ink = background − grey on light paper (median ≥ 128),
    grey − background on dark.
 3. Clean: ink below ``NOISE_FRACTION`` of the strongest ink is background (paper texture, JPEG
-   noise, shadows); specks under ``SPECK_FRACTION`` of the largest connected stroke are dropped.
+   noise, shadows); a printed box around the digit (a scanned form) is dropped; specks under
+   ``SPECK_FRACTION`` of the largest connected stroke are dropped.
 4. Crop to the ink's bounding box. Thin strokes (relative to the digit's size) are thickened so that
    they survive the downscale, as MNIST's pen was thick relative to the digit; strokes that are
    already thick enough (pinholes in textured ink ignored) are left as they are.
@@ -167,9 +168,13 @@ def _crop(ink: np.ndarray) -> np.ndarray:
 
 
 def _clean(ink: np.ndarray) -> np.ndarray:
-    """Drop faint ink and specks; returns the ink cropped to the bounding box of what is left."""
+    """Drop faint ink, a printed form box around the digit, and specks; returns the ink cropped to
+    the bounding box of what is left."""
     ink = _crop(np.where(ink >= NOISE_FRACTION * ink.max(), ink, 0))  # labelling the crop is cheaper
     labels, count = ndimage.label(ink > 0)
+    if count > 1 and (box := form_box(labels, count)):
+        ink = _crop(np.where(np.isin(labels, box), 0, ink))
+        labels, count = ndimage.label(ink > 0)
     if count > 1:
         sizes = np.bincount(labels.reshape(-1))[1:]
         keep = np.flatnonzero(sizes >= SPECK_FRACTION * sizes.max()) + 1
@@ -177,25 +182,64 @@ def _clean(ink: np.ndarray) -> np.ndarray:
     return ink
 
 
-def stroke_width(mask: np.ndarray) -> float:
-    """Mean stroke width of a binary mask: area / half the boundary length (a long stroke of length
-    L and width w has area L·w and boundary ≈ 2L). Pinholes (textured pencil or marker ink, JPEG
-    speckle) are closed first: their edges are not the stroke's, and counting them would make a
-    thick stroke look thin and get it fattened."""
+def form_box(labels: np.ndarray, count: int) -> list[int]:
+    """The labels of a printed box drawn around the digit (a scanned form's cell), or [] if none.
+
+    After cropping, such a box is the crop's own border. Take a margin ``m = max(2, min(h, w) // 8)``
+    (wide enough for a scan rotated by up to 7 degrees) and the groups of ink that lie wholly within it (a
+    printed line scanned thin breaks into several). They are a box if they run along at least three
+    of the four sides, each over at least 3/5 of its length (one side of a form's cell can be too faint
+    to survive step 4), and there is other ink inside, at least 1/20 as much (a square 0 alone is a
+    digit, not a box). Integers only, so every port decides alike."""
+    height, width = labels.shape
+    if min(height, width) < 12:
+        return []
+    m = max(2, min(height, width) // 8)
+    inside = labels[m:-m, m:-m]
+    frame_labels = sorted(set(range(1, count + 1)) - set(np.unique(inside).tolist()))
+    if not frame_labels:
+        return []
+    frame = np.isin(labels, frame_labels)
+    covered = (frame[:m].any(0).sum(), frame[-m:].any(0).sum(), frame[:, :m].any(1).sum(), frame[:, -m:].any(1).sum())
+    sides = sum(5 * int(c) >= 3 * side for c, side in zip(covered, (width, width, height, height)))
+    if sides < 3 or 20 * int((inside > 0).sum()) < int(frame.sum()):
+        return []
+    return frame_labels
+
+
+def _area_and_boundary(mask: np.ndarray) -> tuple[int, int]:
+    """Ink pixels and boundary pixels of a binary mask, pinholes closed first (textured pencil or
+    marker ink, JPEG speckle): their edges are not the stroke's, and counting them would make a thick
+    stroke look thin and get it fattened."""
     mask = mask | (ndimage.binary_closing(np.pad(mask, 1))[1:-1, 1:-1])
     boundary = mask & ~ndimage.binary_erosion(mask)
-    return 2 * mask.sum() / max(boundary.sum(), 1)
+    return int(mask.sum()), int(boundary.sum())
+
+
+def stroke_width(mask: np.ndarray) -> float:
+    """Mean stroke width of a binary mask: area / half the boundary length (a long stroke of length
+    L and width w has area L·w and boundary ≈ 2L)."""
+    area, boundary = _area_and_boundary(mask)
+    return 2 * area / max(boundary, 1)
+
+
+def thickening(longer: int, area: int, boundary: int) -> float:
+    """How far (px) to grow strokes whose closed mask has this ``area`` and ``boundary`` in a crop
+    whose longer side is ``longer``: 0 when they are thick enough. All in float64, in this order
+    (the ports do the same: in float32 thousands of (longer, area, boundary) cases decide otherwise)."""
+    width = 2 * area / max(boundary, 1)
+    wanted = TARGET_STROKE * longer
+    if width >= THIN_STROKE * wanted:
+        return 0.0
+    grow = (wanted - width) / 2
+    return grow if grow >= 0.5 else 0.0
 
 
 def _thicken(ink: np.ndarray) -> np.ndarray:
     """Grow thin strokes towards ``TARGET_STROKE`` of the longer side; thick ones are left alone."""
     mask = ink > 0
-    width = stroke_width(mask)
-    wanted = TARGET_STROKE * max(ink.shape)
-    if width >= THIN_STROKE * wanted:
-        return ink
-    grow = (wanted - width) / 2
-    if grow < 0.5:
+    grow = thickening(max(ink.shape), *_area_and_boundary(mask))
+    if not grow:
         return ink
     pad = int(np.ceil(grow))
     # A Euclidean disk dilation by distance transform: one pass, whatever the radius (a maximum
@@ -218,8 +262,13 @@ def normalize(image: Image.Image) -> Normalized:
     if small.max() <= 0:
         raise BlankImage("no digit found: the ink is too small to see")
     small = small / small.max()
-    # MNIST's centres of mass sit at pixel (14, 14) of the field, to the nearest pixel.
-    cy, cx = ndimage.center_of_mass(small)
+    # MNIST's centres of mass sit at pixel (14, 14) of the field, to the nearest pixel. Summed in
+    # float64, where float32 pixels times whole-pixel indices add up exactly in any order, so every
+    # port rounds the same centre the same way.
+    weights = small.astype(np.float64)
+    mass = weights.sum()
+    cy = weights.sum(1) @ np.arange(weights.shape[0]) / mass
+    cx = weights.sum(0) @ np.arange(weights.shape[1]) / mass
     top, left = int(round(FIELD / 2 - cy)), int(round(FIELD / 2 - cx))
     top = min(max(top, 0), FIELD - small.shape[0])
     left = min(max(left, 0), FIELD - small.shape[1])

@@ -11,7 +11,7 @@ import numpy as np
 from PIL import Image
 
 from digitkit import DigitkitError
-from digitkit.classifier import Classifier
+from digitkit.classifier import Classifier, verdict
 from digitkit.data.normalize import IMAGE_SUFFIXES, Normalized, NormalizeError, load_image, normalize
 from digitkit.files import atomic_write_bytes
 
@@ -31,22 +31,45 @@ def _glob(pattern: str) -> list[Path]:
     return sorted(matches)
 
 
+def _images_in(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+
+
 def expand_inputs(items: list[str]) -> list[Path]:
     """Files as given; folders → their image files (sorted); patterns with * ? [ ] → their matches.
     A path that exists is taken as it is, even if its name holds * ? or [ ]."""
-    paths: list[Path] = []
+    return [path for path, _ in labelled_inputs(items)]
+
+
+def labelled_inputs(items: list[str]) -> list[tuple[Path, str | None]]:
+    """As :func:`expand_inputs`, with the label a file's folder gives it: a folder with no images of
+    its own but class subfolders (the layout ``train --data`` takes) yields the images in each
+    subfolder, labelled with the subfolder's name; everything else is unlabelled (None)."""
+    out: list[tuple[Path, str | None]] = []
     for item in items:
         path = Path(item)
         if path.is_dir():
-            paths += sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
-        elif any(ch in item for ch in "*?[") and not path.exists():
-            matches = [m for m in _glob(item) if m.is_file()]
-            if not matches:
-                raise DigitkitError(f"no files match {item!r}")
-            paths += matches
+            own = _images_in(path)
+            if own:
+                out += [(p, None) for p in own]
+                continue
+            classes = sorted(p for p in path.iterdir() if p.is_dir() and not p.name.startswith("."))
+            out += [(p, c.name) for c in classes for p in _images_in(c)]
+            if len(out) > MAX_FILES:
+                raise DigitkitError(f"{item} holds more than {MAX_FILES:,} images; narrow it down")
         else:
-            paths.append(path)
-    return paths
+            out += [(p, None) for p in _expand_one(item, path)]
+    return out
+
+
+def _expand_one(item: str, path: Path) -> list[Path]:
+    """A file as given, or a pattern's matches."""
+    if any(ch in item for ch in "*?[") and not path.exists():
+        matches = [m for m in _glob(item) if m.is_file()]
+        if not matches:
+            raise DigitkitError(f"no files match {item!r}")
+        return matches
+    return [path]
 
 
 def prepare(source) -> Normalized:
@@ -61,6 +84,7 @@ def result_row(name: str, probs: np.ndarray, labels: list[str], top: int = 2) ->
         "file": name,
         "label": labels[order[0]],
         "confidence": float(probs[order[0]]),
+        "verdict": verdict(float(probs[order[0]])),
         "probabilities": {c: float(p) for c, p in zip(labels, probs)},
         "top": [[labels[i], float(probs[i])] for i in order[:top]],
     }

@@ -7,7 +7,8 @@ Contract of ``POST /api/predict`` (also in the OpenAPI docs at ``/docs``):
 - every image goes through the same normalisation as ``digitkit predict`` (docs/preprocessing.md);
 - 200 → ``{label, confidence, sure, top, probabilities, normalized}``; a blank image is a 200 too,
   with ``label: null`` and ``message: "no digit found: ..."``; ``sure`` is false when the top class
-  has less than ``SURE_ABOVE`` probability (the page then shows the two best candidates);
+  has less than ``SURE_ABOVE`` probability (the page then shows the two best candidates); ``verdict``
+  is "not a class" below ``NOT_A_CLASS_BELOW`` (a drawing that is no digit: the page says so);
 - 400 Host header not allowed; 408 body not sent in time; 413 body over ``MAX_BODY_BYTES``;
   415 not an image or an unsupported content type; 422 malformed JSON or pixels that are not 28×28
   numbers from 0 to 255; each with a ``detail`` saying what is expected.
@@ -19,23 +20,25 @@ import asyncio
 import ipaddress
 import json
 from pathlib import Path
+from urllib.parse import urlsplit
+from typing import Annotated, Literal
 
 import anyio
 import numpy as np
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from PIL import Image
 from pydantic import BaseModel, Field
 
 import digitkit
-from digitkit.classifier import Classifier
+from digitkit.classifier import NOT_A_CLASS_BELOW, SURE_ABOVE, Classifier, not_a_class_message, verdict
 from digitkit.data.normalize import BlankImage, NormalizeError, load_image, normalize
 
 MAX_BODY_BYTES = 2 * 1024 * 1024
 BODY_SECONDS = 10.0  # a request body must arrive within this (half-sent requests are dropped)
 DRAIN_BYTES = 16 * MAX_BODY_BYTES  # an oversized body is read and dropped up to this, so the client sees the 413
-SURE_ABOVE = 0.8  # below this probability the answer is shown as "not sure", with the runner-up
 CPU_WORKERS = 2  # threads doing normalisation and inference; the event loop never does CPU work
 STATIC = Path(__file__).with_name("static")
 INPUT_CONTRACT = {
@@ -49,10 +52,15 @@ class Prediction(BaseModel):
     label: str | None = Field(description="most likely class; null when no digit was found")
     confidence: float = Field(description="probability of the label (0 when no digit was found)")
     sure: bool = Field(default=False, description=f"confidence is at least {SURE_ABOVE}")
-    top: list[tuple[str, float]] | None = Field(default=None, description="the two most likely classes")
+    verdict: Literal["sure", "not sure", "not a class"] | None = Field(default=None, description=(
+        f"sure (confidence ≥ {SURE_ABOVE}), not sure, or not a class (confidence < {NOT_A_CLASS_BELOW}: "
+        "the drawing looks like none of the classes, e.g. not a digit); null when no digit was found"))
+    # Pairs as 2-item arrays: [label, probability] (a JSON Schema tuple's prefixItems trip up some tools).
+    top: list[Annotated[list[str | float], Field(min_length=2, max_length=2)]] | None = Field(
+        default=None, description="the two most likely classes, each [label, probability]")
     probabilities: dict[str, float] | None = Field(description="probability of each class")
     normalized: list[list[int]] | None = Field(description="the 28x28 image the model saw (0..255)")
-    message: str | None = Field(default=None, description="why there is no label, when there is none")
+    message: str | None = Field(default=None, description="why there is no label, or that the drawing is not a class")
 
 
 class ModelInfo(BaseModel):
@@ -61,6 +69,7 @@ class ModelInfo(BaseModel):
     labels: list[str]
     test_accuracy: float | None
     sure_above: float
+    not_a_class_below: float
     input: dict[str, str]
 
 
@@ -123,9 +132,12 @@ class BodyLimit:
         received = 0
         deadline = asyncio.get_running_loop().time() + BODY_SECONDS
         refused = None
+        body_done = scope["method"] in ("GET", "HEAD")
 
         async def limited_receive():
-            nonlocal received, refused
+            nonlocal received, refused, body_done
+            if body_done:  # after the body only the disconnect is left to hear: no deadline (streams)
+                return await receive()
             timeout = deadline - asyncio.get_running_loop().time()
             try:
                 message = await asyncio.wait_for(receive(), max(timeout, 0.001))
@@ -137,6 +149,9 @@ class BodyLimit:
                 if received > self.limit:
                     refused = "large"
                     raise BodyRefused
+                body_done = not message.get("more_body", False)
+            else:
+                body_done = True
             return message
 
         try:
@@ -203,6 +218,35 @@ class HostCheck:
         await self.app(scope, receive, send)
 
 
+class OriginCheck:
+    """Refuse state-changing requests (anything but GET, HEAD, OPTIONS) that a page of another site
+    sends: their ``Origin`` (or, without one, ``Referer``) must be this server's own, as the Host
+    header names it. Browsers send these cross-site without a preflight for forms, multipart uploads
+    and text/plain bodies, so without this check any page the user visits could write into the
+    workspace. Clients that send neither header (curl, scripts) are not browsers and pass."""
+
+    SAFE = {"GET", "HEAD", "OPTIONS"}
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] == "http" and scope["method"] not in self.SAFE:
+            headers = dict(scope["headers"])
+            host = headers.get(b"host", b"").decode("latin-1").lower()
+            source = headers.get(b"origin") or headers.get(b"referer")
+            if source is not None and not self.same_origin(source.decode("latin-1"), host):
+                response = _problem(403, "cross-origin request refused: only this server's own pages may change "
+                                         "its state")
+                return await response(scope, receive, send)
+        await self.app(scope, receive, send)
+
+    @staticmethod
+    def same_origin(source: str, host: str) -> bool:
+        parsed = urlsplit(source.strip())
+        return parsed.scheme in ("http", "https") and bool(host) and parsed.netloc.lower() == host
+
+
 def predict_image(classifier: Classifier, image: Image.Image) -> Prediction:
     """Normalise and classify one image (CPU work: called in a worker thread)."""
     try:
@@ -212,7 +256,10 @@ def predict_image(classifier: Classifier, image: Image.Image) -> Prediction:
     probs = classifier.predict(normalized[None])[0]
     order = np.argsort(-probs)
     labels = classifier.labels
-    return Prediction(label=labels[order[0]], confidence=float(probs[order[0]]), sure=bool(probs[order[0]] >= SURE_ABOVE),
+    confidence = float(probs[order[0]])
+    said = verdict(confidence)
+    return Prediction(label=labels[order[0]], confidence=confidence, sure=said == "sure", verdict=said,
+                      message=not_a_class_message(labels) if said == "not a class" else None,
                       top=[(labels[i], float(probs[i])) for i in order[:2]],
                       probabilities={label: float(p) for label, p in zip(labels, probs)},
                       normalized=normalized.tolist())
@@ -246,11 +293,17 @@ def app_skeleton(page: str, allowed_hosts: set[str] | None, **openapi):
         return await anyio.to_thread.run_sync(fn, *args, limiter=cpu)
 
     app.add_middleware(BodyLimit, limit=MAX_BODY_BYTES)
+    app.add_middleware(OriginCheck)
     app.add_middleware(HostCheck, allowed_hosts=allowed_hosts or set())
 
     @app.exception_handler(UploadError)
     async def bad_upload(request: Request, exc: UploadError):
         return _problem(422, str(exc))
+
+    @app.exception_handler(RequestValidationError)
+    async def bad_parameter(request: Request, exc: RequestValidationError):
+        # The same {"detail": "..."} as every other 4xx here, saying which part of the request is wrong.
+        return _problem(422, "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()))
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception):  # never a traceback to the client
@@ -275,16 +328,19 @@ def create_app(classifier: Classifier, allowed_hosts: set[str] | None = None) ->
     @app.get("/api/model")
     async def model_info() -> ModelInfo:
         return ModelInfo(name=classifier.name, format=classifier.format, labels=classifier.labels,
-                         test_accuracy=classifier.test_accuracy, sure_above=SURE_ABOVE, input=INPUT_CONTRACT)
+                         test_accuracy=classifier.test_accuracy, sure_above=SURE_ABOVE,
+                         not_a_class_below=NOT_A_CLASS_BELOW, input=INPUT_CONTRACT)
 
     @app.post("/api/predict", response_model=Prediction,
-              responses={400: {"model": Problem}, 408: {"model": Problem}, 413: {"model": Problem},
+              responses={400: {"model": Problem}, 403: {"model": Problem}, 408: {"model": Problem}, 413: {"model": Problem},
                          415: {"model": Problem}, 422: {"model": Problem}},
               openapi_extra={"requestBody": {"content": {
                   "multipart/form-data": {"schema": {"type": "object", "properties": {
                       "file": {"type": "string", "format": "binary"}}, "required": ["file"]}},
-                  "application/json": {"schema": {"type": "object", "properties": {
-                      "pixels": {"type": "array", "items": {"type": "array", "items": {"type": "number"}}}},
+                  "application/json": {"schema": {"type": "object", "properties": {"pixels": {
+                      "type": "array", "minItems": 28, "maxItems": 28, "description": "28 rows of 28 grey levels",
+                      "items": {"type": "array", "minItems": 28, "maxItems": 28,
+                                "items": {"type": "number", "minimum": 0, "maximum": 255}}}},
                       "required": ["pixels"]}}}, "required": True}})
     async def predict(request: Request):
         """Predict the digit in an uploaded image or a 28x28 pixel array."""

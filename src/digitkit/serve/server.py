@@ -199,7 +199,7 @@ def _reuseport_worker(onnx_path: str, host: str, port: int, allowed: set[str]) -
 
 
 def run_teach(workspace_dir: str | Path, init: str | None, host: str, port: int, allowed_hosts: set[str] | None = None,
-              on_ready=None) -> None:
+              on_ready=None, model_name: str | None = None) -> None:
     """Serve the Teach page until interrupted; training runs in a worker process."""
     import uvicorn
 
@@ -208,7 +208,7 @@ def run_teach(workspace_dir: str | Path, init: str | None, host: str, port: int,
 
     check_port(port)
     _raise_file_limit()
-    workspace = Workspace(workspace_dir)
+    workspace = Workspace(workspace_dir, model_name)
     sock = _listening_socket(host, port)
     sock.listen(2048)
     trainer = Trainer(workspace, init)

@@ -31,6 +31,7 @@ from digitkit import DigitkitError
 from digitkit.data.folders import check_label
 from digitkit.files import atomic_write_bytes
 from digitkit.runs import Run
+from digitkit.verify import REFERENCE_SUFFIX
 
 MIN_PER_CLASS = 5  # a class needs this many drawings before training (3 are set aside to validate and test)
 MIN_CLASSES = 2
@@ -47,8 +48,10 @@ class TeachError(DigitkitError):
 
 
 class Workspace:
-    def __init__(self, root: str | Path):
+    def __init__(self, root: str | Path, model_name: str | None = None):
         self.root = Path(root)
+        # Names the exported files (ShapesClassifier.mlpackage for --workspace shapes), never "data".
+        self.model_name = model_name or self.root.resolve().name or "teach"
         self.data = self.root / "data"
         self.runs = self.root / "runs"
         try:
@@ -56,8 +59,10 @@ class Workspace:
             self.runs.mkdir(parents=True, exist_ok=True)
         except OSError as err:
             raise DigitkitError(f"cannot use {self.root} as a workspace ({err.strerror})") from None
+        self.interrupted = False  # a training was under way when the server last stopped
         for partial in self.runs.glob(".teach-*.partial"):  # a training the server did not see end
             shutil.rmtree(partial, ignore_errors=True)
+            self.interrupted = True
 
     # -- classes and examples --------------------------------------------------------------------
     def classes(self) -> list[dict]:
@@ -87,7 +92,11 @@ class Workspace:
                         "control characters, not starting with a dot") from None
         if any(c["name"].lower() == name.lower() for c in self.classes()):
             raise TeachError(f"there is already a class called {name!r}", 409)
-        (self.data / name).mkdir()
+        try:
+            (self.data / name).mkdir()
+        except (OSError, UnicodeEncodeError) as err:  # too long in bytes for the file system, say
+            raise TeachError(f"{name!r} cannot be a folder name here ({getattr(err, 'strerror', None) or err}); "
+                             "choose a shorter or plainer name") from None
         return {"name": name, "count": 0, "examples": [], "needs": MIN_PER_CLASS}
 
     def add_example(self, name: str, png: bytes) -> str:
@@ -117,13 +126,14 @@ class Workspace:
 
     def check_trainable(self) -> list[dict]:
         classes = self.classes()
+        # 409: a well-formed request the workspace is not ready for yet.
         if len(classes) < MIN_CLASSES:
             raise TeachError(f"add at least {MIN_CLASSES} classes to train a model "
-                             f"(there {'is' if len(classes) == 1 else 'are'} {len(classes)})")
+                             f"(there {'is' if len(classes) == 1 else 'are'} {len(classes)})", 409)
         short = [c for c in classes if c["needs"]]
         if short:
             raise TeachError("draw more examples first: " + "; ".join(
-                f"{c['name']} needs {c['needs']} more" for c in short))
+                f"{c['name']} needs {c['needs']} more" for c in short), 409)
         return classes
 
     # -- results ---------------------------------------------------------------------------------
@@ -143,13 +153,15 @@ class Workspace:
         return buffer.getvalue()
 
 
-def zip_folder(folder: Path) -> bytes:
-    """A folder (an .mlpackage) as a zip holding it."""
+def zip_folder(folder: Path, beside: list[Path] = ()) -> bytes:
+    """A folder (an .mlpackage) as a zip holding it, and the files ``beside`` it at the top."""
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
         for file in sorted(folder.rglob("*")):
             if file.is_file() and not file.is_symlink():
                 archive.write(file, str(Path(folder.name) / file.relative_to(folder)))
+        for file in beside:
+            archive.write(file, file.name)
     return buffer.getvalue()
 
 
@@ -158,13 +170,19 @@ class Cancelled(Exception):
     pass
 
 
+PROGRESS_SECONDS = 0.5  # how often the worker reports progress within an epoch
+
+
 def _worker(jobs, events, cancel) -> None:
-    """The worker process: imports once, then trains and exports each job it is given."""
+    """The worker process: imports once, then trains and exports each job it is given. It checks for
+    Cancel after every step (a few milliseconds), so a cancel acts within a second."""
     import os
 
     os.environ.setdefault("KERAS_BACKEND", "torch")
+    from digitkit.classifier import KerasClassifier
     from digitkit.export import export
     from digitkit.train import TrainConfig, train
+    from digitkit.verify import Reference
 
     events.put({"type": "idle"})
     while True:
@@ -172,29 +190,52 @@ def _worker(jobs, events, cancel) -> None:
         if job is None:
             return
         cancel.clear()
+        config = TrainConfig.from_preset(**job)
         try:
-            config = TrainConfig.from_preset(**job)
             events.put({"type": "started", "epochs": config.epochs})
+            clock = {"start": None, "reported": 0.0}
 
-            def progress(epoch, model, logs):
+            def step(epoch, done, steps):
                 if cancel.is_set():
                     raise Cancelled
+                now = time.monotonic()
+                clock["start"] = clock["start"] or now
+                if now - clock["reported"] >= PROGRESS_SECONDS:
+                    clock["reported"] = now
+                    fraction = (epoch * steps + done) / (config.epochs * steps)
+                    elapsed = now - clock["start"]
+                    events.put({"type": "step", "fraction": fraction,
+                                "seconds_left": elapsed * (1 - fraction) / fraction if elapsed > 1 else None})
+
+            def epoch_end(epoch, model, logs):
                 events.put({"type": "epoch", "epoch": epoch + 1, "epochs": config.epochs,
                             **{k: logs[k] for k in ("loss", "accuracy", "val_loss", "val_accuracy") if k in logs}})
 
-            run = train(config, on_epoch_end=progress, quiet=True)
+            run = train(config, on_epoch_end=epoch_end, on_step=step, quiet=True)
             onnx_path = export(run.path, "onnx")
-            metrics = run.metrics
+            trained = KerasClassifier.load(run.path)
+            Reference.of(trained).save(run.path / f"{onnx_path.stem}{REFERENCE_SUFFIX}")
             events.put({"type": "ready", "run": str(run.path), "onnx": str(onnx_path),
-                        "test_accuracy": metrics.get("test_accuracy"), "labels": run.labels})
+                        "test_accuracy": run.test_accuracy, "test_images": len(run.test_split()[1]),
+                        "labels": run.labels})
             coreml = export(run.path, "coreml")
             events.put({"type": "coreml", "run": str(run.path), "coreml": str(coreml)})
         except Cancelled:
+            shutil.rmtree(Run.staged_path(config.runs_dir, config.name), ignore_errors=True)
             events.put({"type": "cancelled"})
         except DigitkitError as err:
             events.put({"type": "error", "message": str(err)})
         except Exception as err:  # noqa: BLE001  (the worker must survive to take the next job)
             events.put({"type": "error", "message": f"training failed ({type(err).__name__}: {err})"})
+
+
+def _when(run_name: str) -> str:
+    """teach-20261130-043000 → 2026-11-30 04:30:00 (what the page shows of a run)."""
+    stamp = run_name.removeprefix("teach-")
+    try:
+        return time.strftime("%Y-%m-%d %H:%M:%S", time.strptime(stamp, "%Y%m%d-%H%M%S"))
+    except ValueError:
+        return stamp
 
 
 class Trainer:
@@ -208,6 +249,8 @@ class Trainer:
         latest = workspace.latest_run()
         if latest is not None:
             self.state |= self._finished_state(latest)
+        if workspace.interrupted:
+            self.state["notice"] = "The last training was interrupted when the server stopped; press Train to train again."
         context = multiprocessing.get_context("spawn")
         self.jobs, self.events, self.cancel_flag = context.Queue(), context.Queue(), context.Event()
         self.process = context.Process(target=_worker, args=(self.jobs, self.events, self.cancel_flag), daemon=True)
@@ -223,6 +266,7 @@ class Trainer:
             stem = model_file_stem(run.dataset)
             onnx, coreml = run.path / f"{stem}{FORMATS['onnx']}", run.path / f"{stem}{FORMATS['coreml']}"
             return {"run": str(run.path), "labels": run.labels, "test_accuracy": run.test_accuracy,
+                    "test_images": len(run.test_split()[1]), "trained_at": _when(run.path.name),
                     "onnx": str(onnx) if onnx.is_file() else None, "coreml": str(coreml) if coreml.is_dir() else None}
         except DigitkitError:
             return {}
@@ -246,18 +290,25 @@ class Trainer:
             if kind == "idle":
                 self._set(status="idle", message="")
             elif kind == "started":
-                self._set(status="training", epoch=0, epochs=event["epochs"], message="training", started=time.time())
+                self._set(status="training", epoch=0, epochs=event["epochs"], fraction=0.0, seconds_left=None,
+                          message="training", started=time.time(), notice=None)
+            elif kind == "step":
+                self._set(**event)
             elif kind == "epoch":
                 self._set(**event, message=f"epoch {event['epoch']}/{event['epochs']}")
             elif kind == "ready":
-                self._set(status="exporting", message="model ready; writing the Core ML file", coreml=None,
-                          ready_seconds=round(time.time() - self.state.get("started", time.time()), 1), **event)
+                took = round(time.time() - self.state.get("started", time.time()), 1)
+                self._set(status="exporting", message="writing the Core ML file", coreml=None, train_seconds=took,
+                          fraction=1.0, seconds_left=None, trained_at=_when(Path(event["run"]).name),
+                          **event)
             elif kind == "coreml":
-                self._set(status="idle", message="done", coreml=event["coreml"])
+                self._set(status="idle", message="", coreml=event["coreml"])
             elif kind == "cancelled":
-                self._set(status="idle", message="training cancelled")
+                self._set(status="idle", message="Training cancelled; the model from before is still the one to try.",
+                          fraction=None, seconds_left=None)
             elif kind == "error":
-                self._set(status="idle", message=event["message"], error=event["message"])
+                self._set(status="idle", message=event["message"], error=event["message"], fraction=None,
+                          seconds_left=None)
 
     def start(self) -> None:
         with self.lock:
@@ -267,7 +318,8 @@ class Trainer:
                 raise TeachError("the training worker stopped; restart the server", 503)
         self.workspace.check_trainable()
         job = {"preset": "transfer", "data": str(self.workspace.data), "runs_dir": str(self.workspace.runs),
-               "name": f"teach-{time.strftime('%Y%m%d-%H%M%S')}", "init": self.init}
+               "name": f"teach-{time.strftime('%Y%m%d-%H%M%S')}", "init": self.init,
+               "dataset_name": self.workspace.model_name}
         self._set(status="queued", message="starting", error=None, epoch=0)
         self.jobs.put(job)
 

@@ -3,9 +3,10 @@
 - ``GET /api/teach`` — classes (with their drawings), the training state, the trained model;
 - ``POST /api/teach/classes`` ``{"name": ...}`` — a new class (422 bad name, 409 a duplicate);
 - ``POST /api/teach/classes/{name}/examples`` — a drawing (multipart ``file``) for a class;
-  ``GET``/``DELETE /api/teach/classes/{name}/examples/{file}`` — see or remove one;
-- ``POST /api/teach/train`` — start training (422 too few drawings, saying how many more; 409 one
-  is running); ``POST /api/teach/cancel``; ``GET /api/teach/events`` — the state as it changes
+  ``DELETE /api/teach/classes/{name}/examples/{file}`` — remove one; ``GET
+  /api/teach/drawings/{name}/{file}`` — see one (PNG);
+- ``POST /api/teach/train`` — start training (409 too few drawings, saying how many more, or one is
+  running); ``POST /api/teach/cancel``; ``GET /api/teach/events`` — the state as it changes
   (server-sent events);
 - ``POST /api/teach/predict`` — try the trained model (same answers as ``/api/predict``);
 - ``GET /api/teach/download/{coreml|onnx|dataset}`` — the model (Core ML zipped) or the drawings
@@ -18,16 +19,51 @@ import asyncio
 import json
 from pathlib import Path
 
+from typing import Literal
+
 from fastapi import FastAPI, Request
 from fastapi.responses import FileResponse, Response, StreamingResponse
 from fastapi.staticfiles import StaticFiles
+from pydantic import BaseModel, ConfigDict, Field
 
 from digitkit.classifier import OnnxClassifier
 from digitkit.data.normalize import NormalizeError, load_image
-from digitkit.serve.app import STATIC, Prediction, _problem, app_skeleton, predict_image, read_upload
+from digitkit.serve.app import STATIC, Prediction, Problem, _problem, app_skeleton, predict_image, read_upload
 from digitkit.serve.teach import MIN_PER_CLASS, TeachError, Trainer, Workspace, zip_folder
+from digitkit.verify import REFERENCE_SUFFIX
 
 EVENT_POLL_SECONDS = 0.2
+KEEP_ALIVE_SECONDS = 10.0  # a comment on an idle event stream, so proxies and browsers keep it open
+
+
+class ClassInfo(BaseModel):
+    name: str
+    count: int = Field(description="drawings of the class")
+    examples: list[str] = Field(description="file names of the drawings this page saved")
+    needs: int = Field(description="drawings still needed before training")
+
+
+class NewClass(BaseModel):
+    # The pattern is data.folders.LABEL_PATTERN: what the workspace accepts as a folder name.
+    name: str = Field(min_length=1, max_length=64, pattern=r"^[^\s.,/\\][^,/\\\x00-\x1f\x7f]{0,63}$",
+                      description="the class name: up to 64 characters, no commas, slashes or control characters, "
+                                  "not starting with a space or a dot; one that differs only in case from another "
+                                  "is refused (409)")
+
+
+class ExampleAdded(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+    class_name: str = Field(alias="class", description="the class the drawing was added to")
+    file: str = Field(description="the drawing's file name")
+
+
+class Accepted(BaseModel):
+    status: str
+
+
+def problems(*codes: int) -> dict:
+    """OpenAPI answers: the given 4xx/5xx, plus what every state-changing request can meet."""
+    return {code: {"model": Problem} for code in sorted({*codes, 400, 403, 413})}
 
 
 def create_teach_app(workspace: Workspace, trainer: Trainer, allowed_hosts: set[str] | None = None) -> FastAPI:
@@ -58,8 +94,14 @@ def create_teach_app(workspace: Workspace, trainer: Trainer, allowed_hosts: set[
     async def get_project() -> dict:
         return await in_thread(project)
 
-    @app.post("/api/teach/classes", status_code=201)
-    async def add_class(request: Request) -> dict:
+    @app.post("/api/teach/classes", status_code=201, response_model=ClassInfo, responses=problems(408, 409, 415, 422),
+              openapi_extra={"requestBody": {"required": True, "content": {"application/json": {
+                  "schema": NewClass.model_json_schema()}}}})
+    async def add_class(request: Request):
+        """Add a class (JSON {"name": ...} only: a form or text body is refused, as pages of other
+        sites could send those)."""
+        if request.headers.get("content-type", "").split(";")[0].strip().lower() != "application/json":
+            return _problem(415, 'send JSON {"name": "..."} with Content-Type: application/json')
         try:
             payload = json.loads(await request.body())
         except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
@@ -68,33 +110,52 @@ def create_teach_app(workspace: Workspace, trainer: Trainer, allowed_hosts: set[
             raise TeachError('send JSON {"name": "..."}')
         return await in_thread(workspace.add_class, payload.get("name"))
 
-    @app.post("/api/teach/classes/{name}/examples", status_code=201)
-    async def add_example(name: str, request: Request) -> dict:
+    @app.post("/api/teach/classes/{name}/examples", status_code=201, response_model=ExampleAdded,
+              response_model_by_alias=True, responses=problems(404, 408, 415, 422),
+              openapi_extra={"requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
+                  "type": "object", "properties": {"file": {"type": "string", "format": "binary"}},
+                  "required": ["file"]}}}}})
+    async def add_example(name: str, request: Request):
+        """Add a drawing (multipart field ``file``, a PNG) to a class."""
         file = await in_thread(workspace.add_example, name, await read_upload(request, max_fields=4))
-        return {"class": name, "file": file}
+        return ExampleAdded(class_name=name, file=file)
 
-    @app.get("/api/teach/classes/{name}/examples/{file}", include_in_schema=False)
-    async def example(name: str, file: str):
+    @app.get("/api/teach/drawings/{name}/{file}", response_class=FileResponse, responses={
+        200: {"description": "the drawing", "content": {"image/png": {"schema": {"type": "string", "format": "binary"}}}},
+        404: {"model": Problem}})
+    async def drawing(name: str, file: str):
+        """One drawing of a class, as the page saved it (PNG). (On a path of its own: the same path
+        as DELETE would make a 405 there list the wrong methods.)"""
         return FileResponse(workspace.example_path(name, file), media_type="image/png")
 
-    @app.delete("/api/teach/classes/{name}/examples/{file}", status_code=204)
+    @app.delete("/api/teach/classes/{name}/examples/{file}", status_code=204, response_class=Response,
+                responses=problems(404))
     async def remove_example(name: str, file: str):
         await in_thread(workspace.remove_example, name, file)
         return Response(status_code=204)
 
-    @app.post("/api/teach/train", status_code=202)
-    async def train() -> dict:
+    @app.post("/api/teach/train", status_code=202, response_model=Accepted, responses=problems(409, 503))
+    async def train():
+        """Start training on the drawings (in a worker process)."""
         await in_thread(trainer.start)
-        return {"status": "queued"}
+        return Accepted(status="queued")
 
-    @app.post("/api/teach/cancel", status_code=202)
-    async def cancel() -> dict:
+    @app.post("/api/teach/cancel", status_code=202, response_model=Accepted, responses=problems(409))
+    async def cancel():
+        """Cancel the training; it stops within a second."""
         trainer.cancel()
-        return {"status": "cancelling"}
+        return Accepted(status="cancelling")
 
-    @app.get("/api/teach/events")
+    @app.get("/api/teach/events", response_class=StreamingResponse, responses={200: {
+        "description": "server-sent events: one JSON state object per change, and a comment line every "
+                       f"{KEEP_ALIVE_SECONDS:.0f} s while nothing changes",
+        # Each event as a reader of the stream sees it: its data line holds the state as JSON.
+        "content": {"text/event-stream": {"schema": {"type": "object", "required": ["data"], "properties": {
+            "data": {"type": "string", "contentMediaType": "application/json", "description": "the training state"},
+            "event": {"type": "string"}}}}}}})
     async def events(request: Request):
-        """The training state whenever it changes, as server-sent events (one JSON object each)."""
+        """The training state whenever it changes, as server-sent events (one JSON object each). The
+        stream stays open as long as the page does."""
         async def stream():
             version, state = trainer.snapshot()
             yield f"data: {json.dumps(state)}\n\n"
@@ -105,14 +166,18 @@ def create_teach_app(workspace: Workspace, trainer: Trainer, allowed_hosts: set[
                 if new_version != version:
                     version, quiet = new_version, 0.0
                     yield f"data: {json.dumps(state)}\n\n"
-                elif (quiet := quiet + EVENT_POLL_SECONDS) >= 10:
+                elif (quiet := quiet + EVENT_POLL_SECONDS) >= KEEP_ALIVE_SECONDS:
                     quiet = 0.0
                     yield ": still here\n\n"  # keeps proxies from closing an idle stream
 
         return StreamingResponse(stream(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
 
-    @app.post("/api/teach/predict", response_model=Prediction)
+    @app.post("/api/teach/predict", response_model=Prediction, responses=problems(408, 409, 415, 422),
+              openapi_extra={"requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
+                  "type": "object", "properties": {"file": {"type": "string", "format": "binary"}},
+                  "required": ["file"]}}}}})
     async def try_model(request: Request):
+        """Try the trained model on a drawing (multipart field ``file``)."""
         classifier = await in_thread(model)
         data = await read_upload(request, max_fields=4)
         try:
@@ -121,15 +186,19 @@ def create_teach_app(workspace: Workspace, trainer: Trainer, allowed_hosts: set[
         except NormalizeError as err:
             return _problem(415, f"not a usable image: {err}")
 
-    @app.get("/api/teach/download/{what}")
-    async def download(what: str):
+    @app.get("/api/teach/download/{what}", response_class=Response, responses={
+        200: {"description": "the Core ML package with its test drawings (zip), the ONNX file, or the drawings (zip)",
+              "content": {"application/zip": {"schema": {"type": "string", "format": "binary"}},
+                          "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}},
+        409: {"model": Problem}, 422: {"model": Problem}})
+    async def download(what: Literal["coreml", "onnx", "dataset"]):
+        """The model: Core ML (zipped, with the test drawings and the trained model's answers on them,
+        so ``digitkit verify X.mlpackage`` checks it) or ONNX; or the drawings (a folder per class)."""
         state = trainer.snapshot()[1]
         if what == "dataset":
             blob = await in_thread(workspace.dataset_zip)
             return Response(blob, media_type="application/zip",
                             headers={"Content-Disposition": 'attachment; filename="dataset.zip"'})
-        if what not in ("coreml", "onnx"):
-            return _problem(404, "download coreml, onnx or dataset")
         path = state.get(what)
         if not path or not Path(path).exists():
             busy = state.get("status") in ("training", "exporting", "queued")
@@ -137,7 +206,8 @@ def create_teach_app(workspace: Workspace, trainer: Trainer, allowed_hosts: set[
                              "there is no trained model yet: press Train first", 409)
         if what == "onnx":
             return FileResponse(path, media_type="application/octet-stream", filename=Path(path).name)
-        blob = await in_thread(zip_folder, Path(path))
+        reference = Path(path).with_name(Path(path).stem + REFERENCE_SUFFIX)
+        blob = await in_thread(zip_folder, Path(path), [reference] if reference.is_file() else [])
         return Response(blob, media_type="application/zip",
                         headers={"Content-Disposition": f'attachment; filename="{Path(path).name}.zip"'})
 

@@ -31,8 +31,14 @@ class Recipe:
     label_smoothing: float = field(default=0.1, metadata=option("label smoothing of the training loss"))
     augment: bool = field(default=True, metadata=option("handwriting augmentation (--no-augment turns it off)"))
     synthetic: float = field(default=0.2, metadata=option(
-        "fraction of each epoch drawn from digitkit's synthetic handwriting (other writers, styles MNIST "
-        "lacks); digits only, 0 turns it off"))
+        "fraction of each epoch drawn from other writers' handwriting (real pen digits and digitkit's "
+        "synthetic styles MNIST lacks); digits only, 0 turns it off"))
+    writers: str = field(default="pendigits+synthetic", metadata=option(
+        "where --synthetic draws from: real pen digits of 24 writers, digitkit's generated styles, or both",
+        choices=["pendigits+synthetic", "pendigits", "synthetic"]))
+    non_digits: float = field(default=0.05, metadata=option(
+        "fraction of each epoch drawn from drawings that are not digits (hearts, letters, scribbles, dots), "
+        "learnt as 'no digit' (equal probabilities); digits only, 0 turns it off"))
     calibrate: bool = field(default=True, metadata=option(
         "fit a temperature on the validation split so probabilities are honest (--no-calibrate turns it off)"))
 
@@ -42,11 +48,11 @@ PRESETS: dict[str, Recipe] = {
     "default": Recipe("digitnet", epochs=12, batch_size=256, lr=8e-3),
     "best": Recipe("digitnet-large", epochs=20, batch_size=256, lr=8e-3),
     # Fine-tuning a trained run on a few images per class (--init): small batches, a gentler rate.
-    "transfer": Recipe("digitnet", epochs=12, batch_size=32, lr=2e-3, synthetic=0.0),
+    "transfer": Recipe("digitnet", epochs=12, batch_size=32, lr=2e-3, synthetic=0.0, non_digits=0.0),
     # The tutorial's own recipe: Adam at its default rate, no schedule, no augmentation.
     "tutorial": Recipe("tutorial", epochs=10, batch_size=200, lr=1e-3, schedule="constant",
                        optimizer="adam", weight_decay=0.0, label_smoothing=0.0, augment=False, synthetic=0.0,
-                       calibrate=False),
+                       non_digits=0.0, calibrate=False),
 }
 # Training a model by name alone uses this preset.
 MODEL_PRESET = {"digitnet": "default", "digitnet-small": "fast", "digitnet-large": "best",
@@ -63,6 +69,9 @@ class TrainConfig(Recipe):
     dataset: str = field(default="mnist", metadata=option("built-in dataset"))
     data: str | None = field(default=None, metadata=option(
         "your own images instead of a built-in dataset: a folder with one subfolder of images per class"))
+    dataset_name: str | None = field(default=None, metadata=option(
+        "name of a --data dataset, which names the exported model (shapes → ShapesClassifier.mlpackage); "
+        "default: the folder's name"))
     init: str | None = field(default=None, metadata=option(
         "start from this run's weights (all but the last layer), so a few dozen images per class are enough"))
     data_dir: str | None = field(default=None, metadata=option(
@@ -123,14 +132,19 @@ class TrainConfig(Recipe):
             raise ConfigError("label_smoothing", f"must be in [0, 1), got {self.label_smoothing!r}")
         if not _finite(self.synthetic) or not 0 <= self.synthetic <= 0.9:
             raise ConfigError("synthetic", f"must be a fraction from 0 to 0.9, got {self.synthetic!r}")
-        for name in ("schedule", "optimizer", "preset", "precision"):
+        if not _finite(self.non_digits) or not 0 <= self.non_digits <= 0.5:
+            raise ConfigError("non_digits", f"must be a fraction from 0 to 0.5, got {self.non_digits!r}")
+        if self.synthetic + self.non_digits > 0.9:
+            raise ConfigError("non_digits", f"and synthetic together must leave a tenth of each epoch to the "
+                                            f"dataset; got {self.synthetic} + {self.non_digits}")
+        for name in ("schedule", "optimizer", "preset", "precision", "writers"):
             choices = type(self).choices(name)
             value = getattr(self, name)
             if not (value is None and name == "preset") and value not in choices:
                 raise ConfigError(name, f"{value!r} is unknown; choose one of: {', '.join(choices)}")
         if self.data is None and self.dataset not in SPECS:
             raise ConfigError("dataset", f"{self.dataset!r} is unknown; choose one of: {', '.join(SPECS)}")
-        for name in ("data", "init", "data_dir", "name"):
+        for name in ("data", "init", "data_dir", "name", "dataset_name"):
             value = getattr(self, name)
             if value is not None and (not isinstance(value, str) or not value):
                 raise ConfigError(name, f"must be a non-empty path or name, got {value!r}")

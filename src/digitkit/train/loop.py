@@ -23,8 +23,8 @@ import torch.nn.functional as F
 from digitkit import ConfigError, DigitkitError, __version__
 from digitkit.classifier import KerasClassifier
 from digitkit.data import load_dataset, split_validation, write_idx
-from digitkit.data.folders import load_folder
-from digitkit.data.handwriting import DIGITS, load_extra_digits
+from digitkit.data.folders import dataset_name, load_folder
+from digitkit.data.handwriting import DIGITS, load_extra_digits, load_non_digits, load_part
 from digitkit.files import atomic_path, atomic_write_json
 from digitkit.inference import device, predict_probs, to_tensor
 from digitkit.models import build_model, copy_weights, fold_temperature, portable
@@ -35,13 +35,17 @@ from digitkit.train.augment import Augmentation, augment_batch
 from digitkit.train.calibrate import fit_temperature
 from digitkit.train.twin import TrainingTwin
 from digitkit.train.config import TrainConfig
-from digitkit.ui import console, epoch_progress, escape, item_progress
+from digitkit.ui import console, epoch_progress, escape, item_progress, number
 
 
 def _loss(probs: torch.Tensor, labels: torch.Tensor, smoothing: float) -> torch.Tensor:
+    """Cross-entropy; a label past the last class marks a drawing of no class (a non-digit), whose
+    target is equal probabilities for every class (outlier exposure), so it is answered unsure."""
     # The models end in softmax (the exported contract), so the loss takes log-probabilities.
     log_p = torch.log(probs.clamp_min(1e-7))
-    return F.cross_entropy(log_p, labels, label_smoothing=smoothing) if smoothing else F.nll_loss(log_p, labels)
+    classes = probs.shape[1]
+    known = F.cross_entropy(log_p, labels.clamp_max(classes - 1), label_smoothing=smoothing, reduction="none")
+    return torch.where(labels < classes, known, -log_p.mean(1)).mean()
 
 
 @torch.no_grad()
@@ -77,7 +81,7 @@ def _optimizer(config: TrainConfig, model: keras.Model, steps: int):
     return opt, sched
 
 
-def train(config: TrainConfig, on_epoch_end=None, quiet: bool = False) -> Run:
+def train(config: TrainConfig, on_epoch_end=None, quiet: bool = False, on_step=None) -> Run:
     """Train a model as ``config`` says and write its run folder; returns the :class:`Run`.
 
     The run is built in a hidden folder beside its final place (``runs/.<name>.partial``) and moved
@@ -85,7 +89,9 @@ def train(config: TrainConfig, on_epoch_end=None, quiet: bool = False) -> Run:
     run being overwritten stays intact). A run interrupted after an epoch keeps its hidden folder
     with the training state, so ``resume`` continues from the last finished epoch. Under torchrun
     the ranks train together (train.distributed) and rank 0 alone writes.
-    ``on_epoch_end(epoch, model, logs)`` is called after each epoch (benchmarks time accuracy with it).
+    ``on_epoch_end(epoch, model, logs)`` is called after each epoch (benchmarks time accuracy with it),
+    ``on_step(epoch, step, steps_per_epoch)`` after each step (progress and cancelling within a step);
+    an exception either raises stops the training.
     """
     config.validate()
     ctx = distributed.setup()
@@ -102,7 +108,7 @@ def train(config: TrainConfig, on_epoch_end=None, quiet: bool = False) -> Run:
     data = _load_data(config, quiet)  # before any folder: bad data writes nothing
     run = Run.staging(config.runs_dir, name, resume=config.resume) if ctx.is_main else Run(staged)
     try:
-        _train_into(run, config, data, on_epoch_end, quiet, ctx)
+        _train_into(run, config, data, on_epoch_end, on_step, quiet, ctx)
         if ctx.is_main:
             (run.path / STATE_FILE).unlink(missing_ok=True)
             run = run.publish(target, config.overwrite)
@@ -138,6 +144,8 @@ def _load_data(config: TrainConfig, quiet: bool):
         return load_dataset(config.dataset, config.data_dir)
     with item_progress(f"reading {config.data}", disable=quiet) as progress:
         data, report = load_folder(config.data, config.seed, progress)
+    if config.dataset_name:
+        data.name = dataset_name(config.dataset_name)
     if not quiet:
         for line in report.lines():
             console.print(escape(line))
@@ -150,10 +158,14 @@ MIN_STEPS = 50  # steps per epoch at least: a small dataset is drawn from again 
 class TrainingData:
     """The training and validation tensors on the device, and each epoch's order of examples.
 
-    With ``config.synthetic`` > 0 (digit datasets only), every epoch is the dataset's training images
-    plus a fresh random draw from digitkit's synthetic handwriting (data.handwriting), that many that
-    they make up the ``synthetic`` fraction of the epoch; a tenth of the synthetic set joins the
-    validation split, so the best epoch and the calibration are chosen on other writers too."""
+    Digit datasets only: with ``config.synthetic`` > 0, every epoch is the dataset's training images
+    plus a fresh random draw from other writers' handwriting (data.handwriting: real pen digits and
+    generated styles, as ``config.writers`` says), that many that they make up the ``synthetic``
+    fraction of the epoch; a tenth of them joins the validation split, so the best epoch and the
+    calibration are chosen on other writers too; with the real pen digits, the calibration writers
+    (never trained on) join the validation split and alone fit the temperature. With
+    ``config.non_digits`` > 0, that fraction of
+    the epoch is drawings that are not digits, labelled one past the last class (see ``_loss``)."""
 
     def __init__(self, config: TrainConfig, data, dev: torch.device):
         if data.x_val is not None:
@@ -165,34 +177,63 @@ class TrainingData:
         if not len(x_tr):
             raise DigitkitError("no training images left after the validation split")
         self.base = len(x_tr)
-        self.extra = self.per_epoch_extra = 0  # synthetic images available, and drawn per epoch
-        if config.synthetic > 0 and list(data.class_names) == list(DIGITS):
-            x_ex, y_ex = load_extra_digits()
+        digits = list(data.class_names) == list(DIGITS)
+        synthetic = config.synthetic if digits else 0.0
+        non_digits = config.non_digits if digits else 0.0
+        epoch_size = self.base / (1 - synthetic - non_digits)
+        # Pools after the dataset's images: (first index, size, drawn per epoch).
+        self.pools: list[tuple[int, int, int]] = []
+        self.pool_names: list[str] = []
+        # Which validation images fit the temperature: all, or, where there are some, the writers
+        # training never saw (how sure to be with a new person is what the page and the app show).
+        self.calibration = np.ones(len(x_val), bool)
+        if synthetic > 0:
+            x_ex, y_ex = load_extra_digits(tuple(config.writers.split("+")))
             x_ex_tr, y_ex_tr, x_ex_val, y_ex_val = split_validation(
                 x_ex, y_ex, round(0.1 * len(x_ex)) if len(x_val) else 0, config.seed)
+            self.pools.append((len(x_tr), len(x_ex_tr), round(epoch_size * synthetic)))
+            self.pool_names.append("other writers")
             x_tr, y_tr = np.concatenate([x_tr, x_ex_tr]), np.concatenate([y_tr, y_ex_tr])
             x_val, y_val = np.concatenate([x_val, x_ex_val]), np.concatenate([y_val, y_ex_val])
-            self.extra = len(x_ex_tr)
-            self.per_epoch_extra = round(self.base * config.synthetic / (1 - config.synthetic))
+            self.calibration = np.zeros(len(x_val), bool)
+            if "pendigits" in config.writers and len(x_val):
+                x_cal, y_cal = load_part("pendigits-calibration")
+                x_val, y_val = np.concatenate([x_val, x_cal]), np.concatenate([y_val, y_cal])
+                self.calibration = np.concatenate([self.calibration, np.ones(len(x_cal), bool)])
+            else:
+                self.calibration[:] = True
+        if non_digits > 0:
+            x_nd = load_non_digits()
+            self.pools.append((len(x_tr), len(x_nd), round(epoch_size * non_digits)))
+            self.pool_names.append("non-digits")
+            x_tr = np.concatenate([x_tr, x_nd])
+            y_tr = np.concatenate([y_tr, np.full(len(x_nd), data.num_classes, y_tr.dtype)])
+        self.per_epoch_extra = sum(drawn for _, _, drawn in self.pools)
         self.x_train, self.x_valid = to_tensor(x_tr, dev), to_tensor(x_val, dev)
         self.y_train, self.y_valid = (torch.from_numpy(a.astype(np.int64)).to(dev) for a in (y_tr, y_val))
         self.y_val_numpy = y_val
         self.repeat = max(0, MIN_STEPS * config.batch_size - self.base)
         self.epoch_size = self.base + self.repeat + self.per_epoch_extra
 
+    def mix(self) -> str:
+        """What each epoch draws besides the dataset, for the progress line."""
+        return "".join(f" + {drawn:,} {name}" for (_, _, drawn), name in zip(self.pools, self.pool_names))
+
     def epoch_order(self, generator: torch.Generator) -> torch.Tensor:
         dev = self.x_train.device
         order = torch.randperm(self.base, device=dev, generator=generator)
         if self.repeat:
             order = torch.cat([order, torch.randint(self.base, (self.repeat,), device=dev, generator=generator)])
-        if self.extra:
-            drawn = self.base + torch.randint(self.extra, (self.per_epoch_extra,), device=dev, generator=generator)
-            order = torch.cat([order, drawn])
+        if self.pools:
+            drawn = [first + torch.randint(size, (count,), device=dev, generator=generator)
+                     for first, size, count in self.pools]
+            order = torch.cat([order, *drawn])
             order = order[torch.randperm(len(order), device=dev, generator=generator)]
         return order
 
 
-def _train_into(run: Run, config: TrainConfig, data, on_epoch_end, quiet: bool, ctx: distributed.Context) -> None:
+def _train_into(run: Run, config: TrainConfig, data, on_epoch_end, on_step, quiet: bool,
+                ctx: distributed.Context) -> None:
     keras.utils.set_random_seed(config.seed)
     dev = device()
     sets = TrainingData(config, data, dev)
@@ -228,7 +269,7 @@ def _train_into(run: Run, config: TrainConfig, data, on_epoch_end, quiet: bool, 
         _write_run_settings(run, config, data)
     step_module = distributed.wrap(twin, ctx, dev)  # DDP all-reduces the gradients of the ranks
     if not quiet:
-        mix = f" + {sets.per_epoch_extra:,} synthetic" if sets.extra else ""
+        mix = sets.mix()
         resumed = f", resuming after epoch {first_epoch}" if config.resume else ""
         ranks = f", {ctx.world} processes" if ctx.active else ""
         console.print(
@@ -245,7 +286,7 @@ def _train_into(run: Run, config: TrainConfig, data, on_epoch_end, quiet: bool, 
         callbacks.on_epoch_begin(epoch)
         start = time.perf_counter()
         order = sets.epoch_order(gen)  # the same on every rank: the generator is seeded alike
-        totals = torch.zeros(3, device=dev)  # loss sum, correct, examples (this rank's)
+        totals = torch.zeros(4, device=dev)  # loss sum, correct, images of a class, examples (this rank's)
         with epoch_progress(f"epoch {epoch + 1}/{config.epochs}", steps_per_epoch, disable=quiet) as advance:
             for step in range(steps_per_epoch):
                 batch = order[step * config.batch_size : (step + 1) * config.batch_size]
@@ -262,14 +303,18 @@ def _train_into(run: Run, config: TrainConfig, data, on_epoch_end, quiet: bool, 
                 sched.step()
                 # Accumulate on the device: reading a value back each step would sync.
                 totals[0] += loss.detach() * len(idx)
-                totals[1] += (probs.detach().argmax(1) == yb).sum()
-                totals[2] += len(idx)
+                known = yb < probs.shape[1]  # accuracy over the images of a class (non-digits have none)
+                totals[1] += ((probs.detach().argmax(1) == yb) & known).sum()
+                totals[2] += known.sum()
+                totals[3] += len(idx)
                 advance()
+                if on_step is not None and ctx.is_main:
+                    on_step(epoch, step + 1, steps_per_epoch)
         if dev.type == "cuda":
             torch.cuda.synchronize()  # so the epoch's time includes its queued GPU work
         train_seconds += time.perf_counter() - start
-        loss_sum, correct, seen = ctx.sum(totals).tolist()
-        logs = {"loss": loss_sum / seen, "accuracy": correct / seen}
+        loss_sum, correct, known, seen = ctx.sum(totals).tolist()
+        logs = {"loss": loss_sum / seen, "accuracy": correct / max(known, 1)}
         if not math.isfinite(logs["loss"]):
             raise DigitkitError(f"training diverged in epoch {epoch + 1} (the loss is {logs['loss']}); "
                                 f"lower the learning rate (it was {config.lr})")
@@ -278,7 +323,7 @@ def _train_into(run: Run, config: TrainConfig, data, on_epoch_end, quiet: bool, 
         logs |= {"lr": opt.param_groups[0]["lr"], "seconds": train_seconds}
         history.append({"epoch": epoch + 1, **logs})
         if not quiet:
-            shown = "  ".join(f"{k} {logs[k]:.4f}" for k in ("loss", "accuracy", "val_loss", "val_accuracy") if k in logs)
+            shown = "  ".join(f"{k} {number(logs[k])}" for k in ("loss", "accuracy", "val_loss", "val_accuracy") if k in logs)
             console.print(f"epoch {epoch + 1:>2}/{config.epochs}  {shown}  ({train_seconds:.1f} s)")
         if on_epoch_end is not None and ctx.is_main:
             on_epoch_end(epoch, model, logs)
@@ -325,7 +370,7 @@ def _finish(run: Run, config: TrainConfig, data, sets, history, train_seconds, m
     temperature = None
     if config.calibrate and validate:
         val_probs = predict_probs(best, sets.x_valid).cpu().numpy()
-        temperature = fit_temperature(val_probs, sets.y_val_numpy)
+        temperature = fit_temperature(val_probs[sets.calibration], sets.y_val_numpy[sets.calibration])
         fold_temperature(best, temperature)
     with atomic_path(run.path / MODEL_FILE) as tmp:
         best.save(tmp)

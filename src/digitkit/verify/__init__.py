@@ -14,15 +14,23 @@ from digitkit.classifier import Classifier, KerasClassifier, load_classifier
 from digitkit.files import file_size
 
 MIN_AGREEMENT = 0.99  # top-1 agreement an export needs to pass
+# Beside an exported file, the Keras model's answers on its test images (X.mlpackage →
+# X.reference.npz): whoever has only the exported file (a Teach download) can verify it.
+REFERENCE_SUFFIX = ".reference.npz"
 
 
-def _find_run(path: Path):
+def _find_reference(path: Path):
+    """The run folder ``path`` lies in, else the reference file beside it."""
     from digitkit.runs import MODEL_FILE
 
     for parent in [path.parent, *path.parents]:
         if (parent / MODEL_FILE).is_file():
             return parent
-    raise DigitkitError(f"{path} is not inside a run folder; say which run it was exported from (--against RUN)")
+    beside = path.with_name(path.name.split(".")[0] + REFERENCE_SUFFIX)
+    if beside.is_file():
+        return beside
+    raise DigitkitError(f"{path} is not inside a run folder and has no {beside.name} beside it; say which run it "
+                        "was exported from (--against RUN)")
 
 
 @dataclass
@@ -49,19 +57,43 @@ class Reference:
         images, truth = images[:limit], truth[:limit]
         return cls(trained.name, trained.labels, images, truth, trained.predict(images))
 
+    def save(self, path: str | Path) -> None:
+        from digitkit.files import atomic_path
+
+        with atomic_path(Path(path)) as tmp, open(tmp, "wb") as out:
+            np.savez_compressed(out, name=self.name, labels=np.array(self.labels), images=self.images,
+                                truth=self.truth, probs=self.probs)
+
+    @classmethod
+    def load(cls, path: str | Path, limit: int | None = None) -> "Reference":
+        try:
+            with np.load(path, allow_pickle=False) as saved:
+                images, truth, probs = saved["images"], saved["truth"], saved["probs"]
+                labels = [str(v) for v in saved["labels"]]
+                ok = (images.ndim == 3 and images.dtype == np.uint8 and len(images) == len(truth) == len(probs)
+                      and probs.shape[1:] == (len(labels),))
+                if not ok:
+                    raise ValueError("arrays of inconsistent shapes")
+                return cls(str(saved["name"]), labels, images[:limit], truth[:limit], probs[:limit])
+        except (OSError, KeyError, ValueError, EOFError) as err:
+            raise DigitkitError(f"{path}: not a digitkit reference file ({err})") from None
+
 
 def verify(model: str | Path | Classifier, against=None, limit: int | None = None,
            min_agreement: float = MIN_AGREEMENT) -> dict:
     """Compare an exported model with its Keras model on the test set; returns the report dict.
 
-    ``against`` is a run folder, a ``.keras`` file, a :class:`KerasClassifier` or a :class:`Reference`
-    (several exports of one model share one); by default the run folder the exported file lies in.
+    ``against`` is a run folder, a ``.keras`` file, a reference file (``.reference.npz``), a
+    :class:`KerasClassifier` or a :class:`Reference` (several exports of one model share one); by
+    default the run folder the exported file lies in, else the reference file beside it.
     ``passed`` says whether top-1 agreement reached ``min_agreement``.
     """
     exported = model if not isinstance(model, (str, Path)) else load_classifier(model)
     path = Path(getattr(exported, "path", model if isinstance(model, (str, Path)) else exported.name))
     if against is None:
-        against = _find_run(path)
+        against = _find_reference(path)
+    if isinstance(against, (str, Path)) and str(against).endswith(REFERENCE_SUFFIX):
+        against = Reference.load(against, limit)
     if not isinstance(against, Reference):
         trained = against if isinstance(against, KerasClassifier) else KerasClassifier.load(against)
         against = Reference.of(trained, limit)

@@ -55,6 +55,15 @@
       showBars(bars, null);
       return;
     }
+    if (result.verdict === "not a class") {  // a heart, a scribble, a dot: no digit at all
+      labelEl.textContent = "?";
+      confEl.textContent = "";
+      status.textContent = result.message;
+      status.classList.add("unsure");
+      showBars(bars, result.probabilities);
+      showSeen(result.normalized);
+      return;
+    }
     labelEl.textContent = result.label;
     if (result.sure) {
       confEl.textContent = `${(100 * result.confidence).toFixed(1)}% sure`;
@@ -67,8 +76,12 @@
     }
     status.classList.toggle("unsure", !result.sure);
     showBars(bars, result.probabilities);
+    showSeen(result.normalized);
+  }
+
+  function showSeen(pixels) {
     const img = seen.createImageData(28, 28);
-    result.normalized.flat().forEach((v, i) => {
+    pixels.flat().forEach((v, i) => {
       img.data.set([v, v, v, 255], i * 4);
     });
     seen.putImageData(img, 0, 0);

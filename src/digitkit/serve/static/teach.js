@@ -64,6 +64,31 @@
     }
   });
 
+  // A removal can be undone: the drawing is kept here and sent again on Undo.
+  let undo = null;
+  async function removeExample(name, file) {
+    const url = `/api/teach/classes/${encodeURIComponent(name)}/examples/${file}`;
+    try {
+      const blob = await (await fetch(`/api/teach/drawings/${encodeURIComponent(name)}/${file}`)).blob();
+      await call("DELETE", url);
+      undo = { name, blob };
+      $("undo-text").textContent = `Removed a drawing of ${name}.`;
+      $("undo-bar").hidden = false;
+      await refresh();
+    } catch (err) { $("class-message").textContent = err.message; }
+  }
+  $("undo").addEventListener("click", async () => {
+    if (!undo) return;
+    const form = new FormData();
+    form.append("file", undo.blob, "drawing.png");
+    try {
+      await call("POST", `/api/teach/classes/${encodeURIComponent(undo.name)}/examples`, form);
+      undo = null;
+      $("undo-bar").hidden = true;
+      await refresh();
+    } catch (err) { $("class-message").textContent = err.message; }
+  });
+
   function render() {
     const list = $("classes");
     list.replaceChildren();
@@ -90,19 +115,15 @@
         const item = document.createElement("span");
         item.className = "thumb";
         const img = document.createElement("img");
-        img.src = `/api/teach/classes/${encodeURIComponent(c.name)}/examples/${file}`;
+        img.src = `/api/teach/drawings/${encodeURIComponent(c.name)}/${file}`;
         img.alt = `${c.name} example`;
         const remove = document.createElement("button");
         remove.type = "button";
         remove.className = "remove";
         remove.textContent = "×";
-        remove.title = "remove this example";
-        remove.addEventListener("click", async () => {
-          try {
-            await call("DELETE", `/api/teach/classes/${encodeURIComponent(c.name)}/examples/${file}`);
-            await refresh();
-          } catch (err) { $("class-message").textContent = err.message; }
-        });
+        remove.title = "remove this drawing";
+        remove.setAttribute("aria-label", `remove this drawing of ${c.name}`);
+        remove.addEventListener("click", () => removeExample(c.name, file));
         item.append(img, remove);
         thumbs.append(item);
       }
@@ -127,24 +148,43 @@
     try { await call("POST", "/api/teach/cancel"); } catch (err) { $("train-status").textContent = err.message; }
   });
 
+  const seconds = (s) => s >= 90 ? `${Math.round(s / 60)} min` : `${Math.max(1, Math.round(s))} s`;
+  const percent = (p) => `${(100 * p).toFixed(1)}%`;
+
   function renderState() {
     const busy = ["queued", "training"].includes(state.status);
-    $("train").disabled = busy || state.status === "starting" || state.status === "exporting";
+    $("train").disabled = busy || ["starting", "exporting", "stopped"].includes(state.status);
     $("cancel").hidden = !busy;
     const bar = $("progress");
     bar.hidden = !busy;
-    if (state.epochs) { bar.max = state.epochs; bar.value = state.epoch || 0; }
+    bar.max = 1;
+    bar.value = state.fraction || 0;
+    const tested = state.test_images ? ` on ${state.test_images} test drawing${state.test_images === 1 ? "" : "s"}` : "";
+    const accuracy = state.test_accuracy !== null && state.test_accuracy !== undefined
+      ? `test accuracy ${percent(state.test_accuracy)}${tested}` : "";
     let text = state.message || "";
-    if (state.status === "training" && state.epoch) {
-      const acc = state.val_accuracy !== undefined ? `, validation accuracy ${(100 * state.val_accuracy).toFixed(1)}%` : "";
-      text = `epoch ${state.epoch}/${state.epochs}: training accuracy ${(100 * state.accuracy).toFixed(1)}%${acc}`;
-    } else if (state.run && !busy) {
-      const acc = state.test_accuracy !== null && state.test_accuracy !== undefined ? ` (test accuracy ${(100 * state.test_accuracy).toFixed(1)}%)` : "";
-      const took = state.ready_seconds ? ` in ${state.ready_seconds} s` : "";
-      text = `${state.message && state.message !== "done" ? state.message + ". " : ""}Model ready${took}${acc}: switch to "Try the model" and draw.`;
+    if (state.status === "queued") {
+      text = "Starting the training…";
+    } else if (state.status === "training") {
+      const left = state.seconds_left ? `about ${seconds(state.seconds_left)} left` : "estimating the time left";
+      const epoch = state.epoch ? `; after epoch ${state.epoch}/${state.epochs}: training accuracy ${percent(state.accuracy)}` +
+        (state.val_accuracy !== undefined ? `, validation accuracy ${percent(state.val_accuracy)}` : "") : "";
+      text = `Training: ${Math.round(100 * (state.fraction || 0))}% done, ${left}${epoch}.`;
+    } else if (state.status === "exporting") {
+      text = `Trained in ${seconds(state.train_seconds)}${accuracy ? ` (${accuracy})` : ""}. Writing the Core ML file…`;
+    } else if (state.run && state.status === "idle" && !state.message) {
+      const facts = [state.train_seconds ? `trained in ${seconds(state.train_seconds)}` : "", accuracy].filter(Boolean);
+      text = `Model ready${facts.length ? ` (${facts.join("; ")})` : ""}: switch to "Try the model" and draw.`;
     }
     $("train-status").textContent = text;
-    $("try-status").textContent = state.onnx ? (mode() === "try" ? "Draw one of: " + (state.labels || []).join(", ") : 'Switch to "Try the model" to test it.') : "Train a model, then draw here in \"Try\" mode.";
+    $("notice").hidden = !state.notice;
+    $("notice").textContent = state.notice || "";
+    const previous = busy && state.onnx;  // a new model is on its way: what is here is the one before
+    $("try-status").textContent = !state.onnx ? 'Train a model, then draw here in "Try" mode.'
+      : mode() !== "try" ? 'Switch to "Try the model" to test it.'
+      : (previous ? "Trying the previous model while the new one trains. " : "") + "Draw one of: " + (state.labels || []).join(", ");
+    $("download-note").textContent = previous ? `These are the previous model's files (trained ${state.trained_at}); the new one replaces them when its training ends.`
+      : state.status === "exporting" ? "The ONNX file is ready; the Core ML file is being written." : "";
     for (const [id, ready] of [["dl-coreml", state.coreml], ["dl-onnx", state.onnx]]) {
       $(id).classList.toggle("disabled", !ready);
       $(id).setAttribute("aria-disabled", String(!ready));
@@ -153,22 +193,34 @@
 
   function listen() {
     const source = new EventSource("/api/teach/events");
+    let lost = null;  // EventSource reconnects by itself: only a lasting loss is worth a word
+    source.onopen = () => {
+      clearTimeout(lost);
+      lost = null;
+      // How many times the stream (re)connected: 1 for a page whose stream never dropped.
+      document.body.dataset.streamOpens = String(Number(document.body.dataset.streamOpens || 0) + 1);
+    };
     source.onmessage = (event) => {
+      clearTimeout(lost);
+      lost = null;
       const previous = state.run;
       state = JSON.parse(event.data);
       renderState();
       if (state.run !== previous) buildBars(bars, state.labels || []);
     };
-    source.onerror = () => { $("train-status").textContent = "lost contact with the server; retrying…"; };
+    source.onerror = () => {
+      if (lost === null) lost = setTimeout(() => { $("train-status").textContent = "Lost contact with the server; retrying…"; }, 3000);
+    };
   }
 
   // -- trying the model ---------------------------------------------------------------------------
   const bars = $("bars");
   function showAnswer(result) {
-    $("label").textContent = result && result.label !== null ? result.label : "–";
-    $("confidence").textContent = !result || result.label === null ? "" :
-      result.sure ? `${(100 * result.confidence).toFixed(1)}% sure` : `not sure: ${result.top[0][0]} or ${result.top[1][0]}?`;
-    showBars(bars, result ? result.probabilities : null);
+    const none = result && result.verdict === "not a class";
+    $("label").textContent = result && result.label !== null && !none ? result.label : "–";
+    $("confidence").textContent = !result || result.label === null ? "" : none ? result.message
+      : result.sure ? `${(100 * result.confidence).toFixed(1)}% sure` : `not sure: ${result.top[0][0]} or ${result.top[1][0]}?`;
+    showBars(bars, result && !none ? result.probabilities : null);
   }
   async function tryModel() {
     if (!pad.inked) return;

@@ -3,14 +3,16 @@ import Foundation
 /// Swift port of digitkit's normalisation (src/digitkit/data/normalize.py, docs/preprocessing.md):
 /// any grey image of one digit → the 28×28, white-on-black, MNIST-style input of the model.
 /// Pure Swift on arrays, so it behaves the same on every platform; step numbers follow the doc.
+/// Pixels are Float as Python's are float32; every decision Python takes in float64 (speck sizes,
+/// the thickening rule, the centre of mass) is taken here in Double, in the same order.
 public enum DigitNormalizer {
     public static let field = 28
     public static let box = 20
     public static let noiseFraction: Float = 0.25
-    public static let speckFraction: Float = 0.05
+    public static let speckFraction: Double = 0.05
     public static let minContrast: Float = 0.1
-    public static let targetStroke: Float = 0.12
-    public static let thinStroke: Float = 0.6
+    public static let targetStroke: Double = 0.12
+    public static let thinStroke: Double = 0.6
 
     /// A row-major float image.
     struct Plane {
@@ -33,6 +35,23 @@ public enum DigitNormalizer {
         ink = thicken(ink)  // 6
         guard let small = scale(ink) else { return nil }  // 7
         return centre(small)  // 8
+    }
+
+    /// The same from 8-bit RGBA pixels (4 bytes per pixel): grey is Pillow's ITU-R 601 luma, and the
+    /// alpha counts only when some pixel is not opaque.
+    public static func normalize(rgba: [UInt8], width: Int, height: Int) -> [UInt8]? {
+        var grey = [UInt8](repeating: 0, count: width * height)
+        var alpha = [UInt8](repeating: 255, count: width * height)
+        for i in 0..<(width * height) {
+            grey[i] = luma(Int(rgba[4 * i]), Int(rgba[4 * i + 1]), Int(rgba[4 * i + 2]))
+            alpha[i] = rgba[4 * i + 3]
+        }
+        return normalize(grey: grey, width: width, height: height, alpha: alpha)
+    }
+
+    /// Pillow's RGB → L conversion (ITU-R 601 luma, 16-bit fixed point, rounded).
+    public static func luma(_ r: Int, _ g: Int, _ b: Int) -> UInt8 {
+        UInt8((r * 19595 + g * 38470 + b * 7471 + 0x8000) >> 16)
     }
 
     // MARK: 2. Ink map
@@ -115,14 +134,59 @@ public enum DigitNormalizer {
         var plane = ink
         plane.pixels = plane.pixels.map { $0 >= noiseFraction * strongest ? $0 : 0 }
         plane = crop(plane)
-        let (labels, sizes) = components(plane)
+        var (labels, sizes) = components(plane)
+        if sizes.count > 2 {
+            let box = formBox(plane, labels: labels, count: sizes.count - 1)
+            if !box.isEmpty {
+                for i in plane.pixels.indices where box.contains(labels[i]) { plane.pixels[i] = 0 }
+                plane = crop(plane)
+                (labels, sizes) = components(plane)
+            }
+        }
         if sizes.count > 2, let largest = sizes.dropFirst().max() {
-            for i in plane.pixels.indices where labels[i] > 0 && Float(sizes[labels[i]]) < speckFraction * Float(largest) {
+            for i in plane.pixels.indices where labels[i] > 0 && Double(sizes[labels[i]]) < speckFraction * Double(largest) {
                 plane.pixels[i] = 0
             }
             plane = crop(plane)
         }
         return plane
+    }
+
+    /// The labels of a printed box drawn around the digit (a scanned form's cell), or [] if none: the
+    /// groups of ink wholly within a margin m = max(2, min(h, w) / 8) of the crop's border, if they run
+    /// along at least three sides over at least 3/5 of each, and other ink inside is at least 1/20 as
+    /// much. Integers only, as in Python's `form_box`.
+    static func formBox(_ plane: Plane, labels: [Int], count: Int) -> Set<Int> {
+        let width = plane.width, height = plane.height
+        guard min(width, height) >= 12 else { return [] }
+        let m = max(2, min(width, height) / 8)
+        func isInside(_ y: Int, _ x: Int) -> Bool { y >= m && y < height - m && x >= m && x < width - m }
+        var touchesInside = Set<Int>()
+        var insideInk = 0
+        for y in 0..<height {
+            for x in 0..<width where labels[y * width + x] > 0 && isInside(y, x) {
+                touchesInside.insert(labels[y * width + x])
+                insideInk += 1
+            }
+        }
+        let frame = Set(1...count).subtracting(touchesInside)
+        guard !frame.isEmpty else { return [] }
+        func inFrame(_ y: Int, _ x: Int) -> Bool { frame.contains(labels[y * width + x]) }
+        var frameInk = 0
+        for i in labels.indices where frame.contains(labels[i]) { frameInk += 1 }
+        var coveredTop = 0, coveredBottom = 0, coveredLeft = 0, coveredRight = 0
+        for x in 0..<width {
+            if (0..<m).contains(where: { inFrame($0, x) }) { coveredTop += 1 }
+            if (0..<m).contains(where: { inFrame(height - 1 - $0, x) }) { coveredBottom += 1 }
+        }
+        for y in 0..<height {
+            if (0..<m).contains(where: { inFrame(y, $0) }) { coveredLeft += 1 }
+            if (0..<m).contains(where: { inFrame(y, width - 1 - $0) }) { coveredRight += 1 }
+        }
+        let sides = [5 * coveredTop >= 3 * width, 5 * coveredBottom >= 3 * width,
+                     5 * coveredLeft >= 3 * height, 5 * coveredRight >= 3 * height].filter { $0 }.count
+        guard sides >= 3, 20 * insideInk >= frameInk else { return [] }
+        return frame
     }
 
     // MARK: 6. Thicken thin strokes
@@ -153,7 +217,8 @@ public enum DigitNormalizer {
         return out
     }
 
-    static func strokeWidth(_ plane: Plane) -> Float {
+    /// Ink pixels and boundary pixels of the non-zero mask, pinholes closed first.
+    static func areaAndBoundary(_ plane: Plane) -> (area: Int, boundary: Int) {
         let mask = closed(plane.pixels.map { $0 > 0 }, width: plane.width, height: plane.height)
         func ink(_ y: Int, _ x: Int) -> Bool {
             y >= 0 && y < plane.height && x >= 0 && x < plane.width && mask[y * plane.width + x]
@@ -165,24 +230,35 @@ public enum DigitNormalizer {
                 if !(ink(y - 1, x) && ink(y + 1, x) && ink(y, x - 1) && ink(y, x + 1)) { boundary += 1 }
             }
         }
-        return 2 * Float(area) / Float(max(boundary, 1))
+        return (area, boundary)
+    }
+
+    /// How far (px) to grow strokes with this closed `area` and `boundary` in a crop whose longer side
+    /// is `longer`; 0 when they are thick enough. In Double and in Python's order of operations:
+    /// docs/thickening_vectors.json lists the cases where Float would decide otherwise.
+    public static func thickening(longer: Int, area: Int, boundary: Int) -> Double {
+        let width = 2 * Double(area) / Double(max(boundary, 1))
+        let wanted = targetStroke * Double(longer)
+        guard width < thinStroke * wanted else { return 0 }
+        let grow = (wanted - width) / 2
+        return grow >= 0.5 ? grow : 0
     }
 
     static func thicken(_ plane: Plane) -> Plane {
-        let longer = Float(max(plane.width, plane.height))
-        let width = strokeWidth(plane)
-        let wanted = targetStroke * longer
-        guard width < thinStroke * wanted else { return plane }
-        let grow = (wanted - width) / 2
-        guard grow >= 0.5 else { return plane }
+        let (area, boundary) = areaAndBoundary(plane)
+        let grow = thickening(longer: max(plane.width, plane.height), area: area, boundary: boundary)
+        guard grow > 0 else { return plane }
         let pad = Int(grow.rounded(.up))
         let strongest = plane.pixels.max() ?? 1
         let w = plane.width + 2 * pad, h = plane.height + 2 * pad
         var out = Plane(width: w, height: h, pixels: [Float](repeating: 0, count: w * h))
         for y in 0..<plane.height { for x in 0..<plane.width { out[y + pad, x + pad] = plane[y, x] / strongest } }
-        // Every pixel within `grow` (Euclidean) of an ink pixel becomes full ink: a disk dilation.
+        // Every pixel within `grow` (Euclidean, as a distance transform measures it) of an ink pixel
+        // becomes full ink: a disk dilation.
         var offsets: [(Int, Int)] = []
-        for dy in -pad...pad { for dx in -pad...pad where Float(dy * dy + dx * dx) <= grow * grow { offsets.append((dy, dx)) } }
+        for dy in -pad...pad {
+            for dx in -pad...pad where Double(dy * dy + dx * dx).squareRoot() <= grow { offsets.append((dy, dx)) }
+        }
         let source = out
         for y in 0..<h {
             for x in 0..<w where source[y, x] < 1 {
@@ -253,14 +329,17 @@ public enum DigitNormalizer {
 
     // MARK: 8. Centre of mass at (14, 14)
 
+    /// Sums in Double: Float pixels times whole-pixel indices add up exactly there, in any order, so
+    /// the rounding below matches Python's on every tie.
     static func centre(_ small: Plane) -> [UInt8] {
-        var mass: Float = 0, sumY: Float = 0, sumX: Float = 0
+        var mass = 0.0, sumY = 0.0, sumX = 0.0
         for y in 0..<small.height {
             for x in 0..<small.width {
-                mass += small[y, x]; sumY += Float(y) * small[y, x]; sumX += Float(x) * small[y, x]
+                let v = Double(small[y, x])
+                mass += v; sumY += Double(y) * v; sumX += Double(x) * v
             }
         }
-        let half = Float(field) / 2
+        let half = Double(field) / 2
         var top = Int((half - sumY / mass).rounded(.toNearestOrEven))
         var left = Int((half - sumX / mass).rounded(.toNearestOrEven))
         top = min(max(top, 0), field - small.height)

@@ -16,22 +16,10 @@ final class VectorTests: XCTestCase {
         let expected: [[Int]]
     }
 
-    static let vectorsURL = URL(fileURLWithPath: #filePath)
-        .deletingLastPathComponent()  // DigitNormalizerTests
-        .deletingLastPathComponent()  // Tests
-        .deletingLastPathComponent()  // DigitNormalizer
-        .deletingLastPathComponent()  // ios
-        .deletingLastPathComponent()  // apps
-        .appendingPathComponent("docs/preprocessing_vectors.json")
-
     func loadCases() throws -> [Case] {
-        let data = try Data(contentsOf: Self.vectorsURL)
-        return try JSONDecoder().decode([Case].self, from: data)
-    }
-
-    /// Pillow's RGB → L conversion (ITU-R 601 luma, 16-bit fixed point, rounded).
-    static func luma(_ r: Int, _ g: Int, _ b: Int) -> UInt8 {
-        UInt8((r * 19595 + g * 38470 + b * 7471 + 0x8000) >> 16)
+        let url = Repository.file("docs/preprocessing_vectors.json")
+        XCTAssertTrue(FileManager.default.fileExists(atPath: url.path), "no vectors at \(url.path)")
+        return try JSONDecoder().decode([Case].self, from: try Data(contentsOf: url))
     }
 
     static func centreOfMass(_ image: [Int]) -> (Double, Double) {
@@ -60,7 +48,7 @@ final class VectorTests: XCTestCase {
             var alpha = [UInt8](repeating: 255, count: pixels)
             for i in 0..<pixels {
                 let r = testCase.rgba[4 * i], g = testCase.rgba[4 * i + 1], b = testCase.rgba[4 * i + 2]
-                grey[i] = Self.luma(r, g, b)
+                grey[i] = DigitNormalizer.luma(r, g, b)
                 alpha[i] = UInt8(testCase.rgba[4 * i + 3])
             }
             let hasAlpha = testCase.mode == "RGBA" || testCase.mode == "LA"

@@ -1,0 +1,3 @@
+from digitkit.data.handwriting.builder import main
+
+main()
