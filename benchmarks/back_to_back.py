@@ -31,7 +31,7 @@ def train(src: Path, cwd: Path, runs_dir: Path, name: str) -> dict:
     return json.loads((runs_dir / name / "metrics.json").read_text())
 
 
-def read(run: Path, args) -> dict:
+def read(run: Path) -> dict:
     out = Path(tempfile.mkstemp(suffix=".json")[1])
     subprocess.run([sys.executable, str(REPO / "benchmarks" / "real_handwriting.py"), str(run), "--json", str(out)],
                    check=True, stdout=subprocess.DEVNULL)
@@ -58,7 +58,7 @@ def main() -> None:
             subprocess.run(["git", "-C", str(REPO), "worktree", "remove", "--force", str(worktree)], capture_output=True)
         if not args.skip_reading:
             for key in ("before", "after"):
-                results[key]["reading"] = read(runs / key, args)
+                results[key]["reading"] = read(runs / key)
     before, after = results["before"], results["after"]
     print(f"\n| | {args.before} | this checkout |\n|---|---|---|")
     print(f"| train s | {before['train_seconds']:.1f} | {after['train_seconds']:.1f} "

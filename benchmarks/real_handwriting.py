@@ -1,31 +1,25 @@
-"""A stand-in for real handwriting from writers MNIST never saw, read with `digitkit predict --json`
-exactly as a user would.
+"""Stand-ins for handwriting from people MNIST never saw, read with `digitkit predict --json` exactly
+as a user would, in three parts reported apart:
 
-Round 1's stand-in re-rendered MNIST test digits: it shares MNIST's writers, so it could not see the
-gap to other people's handwriting. This one shares nothing with the training data:
+- real: the pen digits of the six pendigits writers that take no part in training or calibration
+  (1,498 digits, digitkit.data.handwriting.pendigits.BENCHMARK_WRITERS), drawn as drawing apps
+  save drawings. The only figures here that come from real people.
+- generated: digits no training source shares (handwriting fonts digitkit does not train on:
+  fonts-bwht Mentor and Organize, fonts-dkg-handwriting, SteveHand, Yusei Magic; Hershey designs
+  Times roman, Times italic bold, Roman triplex; digit skeletons written for this benchmark, in the
+  styles MNIST lacks), drawn as the web page and drawing apps save them, or scanned: ink on paper
+  (tint, uneven light, noise, blur, rotation, sometimes a form's printed box, faint or dark), PNG or
+  JPEG. Made by digitkit's own generators, so it flatters a model trained on them.
+- non-digits: drawings of every kind in digitkit.data.handwriting.shapes (those training never sees
+  marked "never trained"), taps, and letters from the benchmark's fonts: how often each is answered
+  as a sure digit, and as "not a digit".
 
-- fonts: handwriting fonts that digitkit does not train on (fonts-bwht Mentor and Organize,
-  fonts-dkg-handwriting, SteveHand from fonts-sjfonts, fonts-yusei-magic), rendered as scans and as
-  drawings;
-- hershey: Hershey stroke-font designs that digitkit does not train on (Times roman, Times italic
-  bold, Roman triplex), drawn as pen strokes;
-- styles: digit skeletons written for this benchmark (not digitkit's own), with the styles MNIST
-  lacks: crossed 7, 1 with a flag and a foot, open and one-stroke 4, 9 with a straight tail and a
-  small loop, 2 with a loop, ...
-
-and renders each in one of two ways:
-
-- drawn: as the web page draws (280 px canvas, 20 px round pen, uploaded as a 140 px PNG) or as other
-  drawing apps save (canvas 200-700 px, pen 3-35 px): black on white, white on black, or ink on a
-  transparent canvas;
-- scanned: ink on paper (tint, uneven light, noise, blur, slight rotation, sometimes the faint
-  lines of a form's box), PNG or JPEG.
-
-    python benchmarks/real_handwriting.py runs/first                  # 4,000 images
+    python benchmarks/real_handwriting.py runs/first
     python benchmarks/real_handwriting.py runs/first/MNISTClassifier.onnx --per-glyph 10 --json out.json
 
-Prints accuracy overall, drawn and scanned, per source and per class, the most common confusions,
-calibration (ECE) and how confident right and wrong answers are.
+Prints, per part, accuracy (by rendering, source and class), the most common confusions, calibration
+(ECE), how confident right and wrong answers are, how many wrong answers are flagged "not sure" and
+right ones too, and how many digits are answered "not a digit"; for the non-digits, per kind.
 """
 
 from __future__ import annotations

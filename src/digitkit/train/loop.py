@@ -164,8 +164,8 @@ class TrainingData:
     fraction of the epoch; a tenth of them joins the validation split, so the best epoch and the
     calibration are chosen on other writers too; with the real pen digits, the calibration writers
     (never trained on) join the validation split and alone fit the temperature. With
-    ``config.non_digits`` > 0, that fraction of
-    the epoch is drawings that are not digits, labelled one past the last class (see ``_loss``)."""
+    ``config.non_digits`` > 0, that fraction of the epoch is drawings that are not digits, labelled
+    one past the last class (see ``_loss``)."""
 
     def __init__(self, config: TrainConfig, data, dev: torch.device):
         if data.x_val is not None:
