@@ -272,6 +272,8 @@ def test_teach_in_the_browser(tmp_path, onnx_model):
             page.wait_for_function("document.getElementById('label').textContent.trim() !== '–'", timeout=15000)
             page.wait_for_timeout(500)
             answers[name] = page.text_content("#label").strip()
+        one_line = page.eval_on_selector("#label", "e => e.getBoundingClientRect().height <= "
+                                                   "1.5 * parseFloat(getComputedStyle(e).fontSize)")
         page.screenshot(path=str(ARTIFACTS / "teach-5-try-desktop.png"))
 
         page.wait_for_function("!document.getElementById('dl-coreml').classList.contains('disabled')", timeout=120000)
@@ -286,6 +288,7 @@ def test_teach_in_the_browser(tmp_path, onnx_model):
         phone = browser.new_page(viewport={"width": 390, "height": 844})
         phone.goto(url)
         phone.wait_for_selector('li.class[data-name="cross"] .thumb')
+        phone.wait_for_function("[...document.querySelectorAll('.thumb img')].every(i => i.complete && i.naturalWidth > 0)")
         phone.evaluate("window.scrollTo(0, document.body.scrollHeight / 2)")
         phone_pad_visible = in_viewport(phone, "#pad")
         phone_remove = phone.locator(".remove").first.bounding_box()
@@ -296,6 +299,7 @@ def test_teach_in_the_browser(tmp_path, onnx_model):
     assert "about" in during and "left" in during, during
     assert "on 6 test drawings" in ready or "test drawings" in ready, ready
     assert answers == {name: name for name in classes}, answers
+    assert one_line  # "cross" on one line, not broken into pieces
     assert stream_opens == "1" and lost == 0, (stream_opens, lost)
     assert phone_pad_visible and phone_remove["height"] >= 40
     with zipfile.ZipFile(download) as archive:

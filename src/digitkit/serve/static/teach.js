@@ -218,6 +218,7 @@
   function showAnswer(result) {
     const none = result && result.verdict === "not a class";
     $("label").textContent = result && result.label !== null && !none ? result.label : "–";
+    $("label").classList.toggle("long", $("label").textContent.length > 3);  // a word, not a digit
     $("confidence").textContent = !result || result.label === null ? "" : none ? result.message
       : result.sure ? `${(100 * result.confidence).toFixed(1)}% sure` : `not sure: ${result.top[0][0]} or ${result.top[1][0]}?`;
     showBars(bars, result && !none ? result.probabilities : null);
