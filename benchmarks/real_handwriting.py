@@ -131,7 +131,7 @@ def _font_ink(glyph: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return np.asarray(image, np.float32) / 255
 
 
-class Writer:
+class ImageSaver:
     """Saves images into the benchmark folder and remembers the truth of each."""
 
     def __init__(self, folder: Path, rng: np.random.Generator):
@@ -150,7 +150,7 @@ class Writer:
         self.truth[name] = {"label": label, "source": source, "render": render, "part": part}
 
 
-def build_generated(out: Writer, per_glyph: int) -> None:
+def build_generated(out: ImageSaver, per_glyph: int) -> None:
     """The generated stand-in: fonts, Hershey designs and skeletons training never used."""
     rng = out.rng
 
@@ -187,14 +187,14 @@ def build_generated(out: Writer, per_glyph: int) -> None:
                     save(drawn(strokes, rng), digit, f"style:{digit}{chr(97 + i)}", "drawn")
 
 
-def build_real(out: Writer, limit: int | None = None) -> None:
+def build_real(out: ImageSaver, limit: int | None = None) -> None:
     """The real-writer stand-in: the held-out pendigits writers (never trained on), drawn as apps save."""
     _, _, held_out = pendigits.split_by_writer(pendigits.read_pendigits())
     for digit in held_out[:limit]:
         out.save(pendigits.render(digit, out.rng), str(digit.label), f"writer{digit.writer + 1}", "drawn", "real")
 
 
-def build_non_digits(out: Writer, per_kind: int) -> None:
+def build_non_digits(out: ImageSaver, per_kind: int) -> None:
     """Drawings that are not digits: every shape kind (those training never saw included), dots, and
     letters from the benchmark's own fonts and Hershey designs."""
     letters = hw.letter_sources(FONTS, HERSHEY)
@@ -300,7 +300,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(args.keep or tmp)
         folder.mkdir(parents=True, exist_ok=True)
-        out = Writer(folder, np.random.default_rng(args.seed))
+        out = ImageSaver(folder, np.random.default_rng(args.seed))
         build_real(out, args.real_limit)
         build_generated(out, args.per_glyph)
         build_non_digits(out, args.per_kind)

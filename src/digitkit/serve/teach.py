@@ -31,7 +31,6 @@ from digitkit import DigitkitError
 from digitkit.data.folders import check_label
 from digitkit.files import atomic_write_bytes
 from digitkit.runs import Run
-from digitkit.verify import REFERENCE_SUFFIX
 
 MIN_PER_CLASS = 5  # a class needs this many drawings before training (3 are set aside to validate and test)
 MIN_CLASSES = 2
@@ -182,7 +181,7 @@ def _worker(jobs, events, cancel) -> None:
     from digitkit.classifier import KerasClassifier
     from digitkit.export import export
     from digitkit.train import TrainConfig, train
-    from digitkit.verify import Reference
+    from digitkit.verify import Reference, reference_path
 
     events.put({"type": "idle"})
     while True:
@@ -214,7 +213,7 @@ def _worker(jobs, events, cancel) -> None:
             run = train(config, on_epoch_end=epoch_end, on_step=step, quiet=True)
             onnx_path = export(run.path, "onnx")
             trained = KerasClassifier.load(run.path)
-            Reference.of(trained).save(run.path / f"{onnx_path.stem}{REFERENCE_SUFFIX}")
+            Reference.of(trained).save(reference_path(onnx_path))
             events.put({"type": "ready", "run": str(run.path), "onnx": str(onnx_path),
                         "test_accuracy": run.test_accuracy, "test_images": len(run.test_split()[1]),
                         "labels": run.labels})

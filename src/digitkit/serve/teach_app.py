@@ -30,7 +30,7 @@ from digitkit.classifier import OnnxClassifier
 from digitkit.data.normalize import NormalizeError, load_image
 from digitkit.serve.app import STATIC, Prediction, Problem, _problem, app_skeleton, predict_image, read_upload
 from digitkit.serve.teach import MIN_PER_CLASS, TeachError, Trainer, Workspace, zip_folder
-from digitkit.verify import REFERENCE_SUFFIX
+from digitkit.verify import reference_path
 
 EVENT_POLL_SECONDS = 0.2
 KEEP_ALIVE_SECONDS = 10.0  # a comment on an idle event stream, so proxies and browsers keep it open
@@ -206,7 +206,7 @@ def create_teach_app(workspace: Workspace, trainer: Trainer, allowed_hosts: set[
                              "there is no trained model yet: press Train first", 409)
         if what == "onnx":
             return FileResponse(path, media_type="application/octet-stream", filename=Path(path).name)
-        reference = Path(path).with_name(Path(path).stem + REFERENCE_SUFFIX)
+        reference = reference_path(path)
         blob = await in_thread(zip_folder, Path(path), [reference] if reference.is_file() else [])
         return Response(blob, media_type="application/zip",
                         headers={"Content-Disposition": f'attachment; filename="{Path(path).name}.zip"'})

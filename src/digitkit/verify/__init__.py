@@ -19,6 +19,12 @@ MIN_AGREEMENT = 0.99  # top-1 agreement an export needs to pass
 REFERENCE_SUFFIX = ".reference.npz"
 
 
+def reference_path(model_path: str | Path) -> Path:
+    """Where the reference file of an exported model lies: beside it, named after its stem."""
+    model_path = Path(model_path)
+    return model_path.with_name(model_path.name.split(".")[0] + REFERENCE_SUFFIX)
+
+
 def _find_reference(path: Path):
     """The run folder ``path`` lies in, else the reference file beside it."""
     from digitkit.runs import MODEL_FILE
@@ -26,7 +32,7 @@ def _find_reference(path: Path):
     for parent in [path.parent, *path.parents]:
         if (parent / MODEL_FILE).is_file():
             return parent
-    beside = path.with_name(path.name.split(".")[0] + REFERENCE_SUFFIX)
+    beside = reference_path(path)
     if beside.is_file():
         return beside
     raise DigitkitError(f"{path} is not inside a run folder and has no {beside.name} beside it; say which run it "
