@@ -38,6 +38,44 @@ def read(run: Path) -> dict:
     return json.loads(out.read_text())
 
 
+def compare(before: str, runs_dir: str | None = None, reading: bool = True) -> dict:
+    """Train ``before``'s default and this checkout's, back to back; read both unless ``reading`` is off."""
+    with tempfile.TemporaryDirectory() as tmp:
+        runs = Path(runs_dir or tmp).resolve()
+        worktree = Path(tmp) / "before"
+        subprocess.run(["git", "-C", str(REPO), "worktree", "add", "--detach", str(worktree), before],
+                       check=True, capture_output=True)
+        try:
+            results = {"before": {"revision": before, **train(worktree / "src", worktree, runs, "before")},
+                       "after": {"revision": "this checkout", **train(REPO / "src", REPO, runs, "after")}}
+        finally:
+            subprocess.run(["git", "-C", str(REPO), "worktree", "remove", "--force", str(worktree)], capture_output=True)
+        if reading:
+            for key in ("before", "after"):
+                results[key]["reading"] = read(runs / key)
+    return results
+
+
+def table(results: dict) -> str:
+    before, after = results["before"], results["after"]
+    lines = [f"| | {before['revision']} | this checkout |", "|---|---|---|",
+             f"| train s | {before['train_seconds']:.1f} | {after['train_seconds']:.1f} "
+             f"({after['train_seconds'] / before['train_seconds']:.2f}x) |",
+             f"| MNIST test | {before['test_accuracy']:.2%} | {after['test_accuracy']:.2%} |"]
+    if "reading" in after:
+        for part in ("real", "generated"):
+            lines.append(f"| {part} stand-in | {before['reading'][part]['accuracy']:.2%} | "
+                         f"{after['reading'][part]['accuracy']:.2%} |")
+        real_b, real_a = before["reading"]["real"], after["reading"]["real"]
+        for key, text in (("wrong_flagged_not_sure", "real: wrong answers flagged not sure"),
+                          ("right_flagged_not_sure", "real: right answers flagged not sure")):
+            if real_b.get(key) is not None and real_a.get(key) is not None:
+                lines.append(f"| {text} | {real_b[key]:.1%} | {real_a[key]:.1%} |")
+        lines.append(f"| non-digits answered as a sure digit | {before['reading']['non-digits']['sure_digit']:.1%} | "
+                     f"{after['reading']['non-digits']['sure_digit']:.1%} |")
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("before", help="the earlier revision (a commit, tag or branch)")
@@ -45,30 +83,8 @@ def main() -> None:
     parser.add_argument("--skip-reading", action="store_true", help="do not run the real-handwriting benchmark")
     parser.add_argument("--json", help="write the results here too")
     args = parser.parse_args()
-
-    with tempfile.TemporaryDirectory() as tmp:
-        runs = Path(args.runs_dir or tmp).resolve()
-        worktree = Path(tmp) / "before"
-        subprocess.run(["git", "-C", str(REPO), "worktree", "add", "--detach", str(worktree), args.before],
-                       check=True, capture_output=True)
-        try:
-            results = {"before": {"revision": args.before, **train(worktree / "src", worktree, runs, "before")},
-                       "after": {"revision": "this checkout", **train(REPO / "src", REPO, runs, "after")}}
-        finally:
-            subprocess.run(["git", "-C", str(REPO), "worktree", "remove", "--force", str(worktree)], capture_output=True)
-        if not args.skip_reading:
-            for key in ("before", "after"):
-                results[key]["reading"] = read(runs / key)
-    before, after = results["before"], results["after"]
-    print(f"\n| | {args.before} | this checkout |\n|---|---|---|")
-    print(f"| train s | {before['train_seconds']:.1f} | {after['train_seconds']:.1f} "
-          f"({after['train_seconds'] / before['train_seconds']:.2f}x) |")
-    print(f"| MNIST test | {before['test_accuracy']:.2%} | {after['test_accuracy']:.2%} |")
-    if not args.skip_reading:
-        for part in ("real", "generated"):
-            print(f"| {part} stand-in | {before['reading'][part]['accuracy']:.2%} | {after['reading'][part]['accuracy']:.2%} |")
-        print(f"| non-digits answered as a sure digit | {before['reading']['non-digits']['sure_digit']:.1%} | "
-              f"{after['reading']['non-digits']['sure_digit']:.1%} |")
+    results = compare(args.before, args.runs_dir, not args.skip_reading)
+    print("\n" + table(results))
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=1) + "\n")
 

@@ -15,8 +15,12 @@ For each: training seconds to first reach 99.0% and 99.5% test accuracy, the fin
     python benchmarks/train_speed.py                            # tutorial + every preset
     python benchmarks/train_speed.py --recipes tutorial fast    # some of them
     python benchmarks/train_speed.py --json results.json
-    python benchmarks/train_speed.py --cold-start               # + `digitkit train --preset fast` from the shell
     python benchmarks/train_speed.py --runs-dir runs/bench      # keep the runs (runs/bench/default, ...)
+    python benchmarks/train_speed.py --recipes tutorial fast default --before 266e97c
+                                     # + round 2's default vs this one, back to back, and both read
+                                     #   benchmarks/real_handwriting.py (benchmarks/back_to_back.py)
+
+Start-up (`digitkit train --preset fast` and `digitkit predict` from the shell): benchmarks/startup.py.
 
 Works on CPU and CUDA (the device is printed).
 """
@@ -27,7 +31,6 @@ import argparse
 import contextlib
 import json
 import platform
-import subprocess
 import sys
 import tempfile
 import time
@@ -107,21 +110,13 @@ def _row(recipe: str, model: str, curve, final: float) -> dict:
     return row
 
 
-def cold_start() -> float:
-    """Wall time of `digitkit train --preset fast` from the shell: imports, data, training, evaluation, pictures."""
-    with tempfile.TemporaryDirectory() as tmp:
-        start = time.perf_counter()
-        subprocess.run([sys.executable, "-m", "digitkit", "train", "--preset", "fast", "--name", "cold", "--runs-dir",
-                        tmp], check=True, capture_output=True)
-        return time.perf_counter() - start
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--recipes", nargs="+", default=["tutorial", "fast", "default", "best"],
                         choices=["tutorial", *PRESETS], help="'tutorial' is the tutorial as written")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--cold-start", action="store_true", help="also time `digitkit train --preset fast` from the shell")
+    parser.add_argument("--before", metavar="REV", help="also train this revision's default and this checkout's back "
+                                                        "to back, and read both (benchmarks/back_to_back.py)")
     parser.add_argument("--runs-dir", help="keep the run folders here (default: a temporary folder)")
     parser.add_argument("--json", help="write the results here too")
     args = parser.parse_args()
@@ -138,7 +133,12 @@ def main() -> None:
         for recipe in args.recipes:
             rows.append(tutorial_as_written(runs_dir) if recipe == "tutorial" else preset(recipe, args.seed, runs_dir))
             print(json.dumps(rows[-1]), flush=True)
-    cold = cold_start() if args.cold_start else None
+    compared = None
+    if args.before:
+        sys.path.insert(0, str(Path(__file__).parent))
+        import back_to_back
+
+        compared = back_to_back.compare(args.before, args.runs_dir and str(Path(args.runs_dir) / "back-to-back"))
 
     base = next((r for r in rows if r["recipe"] == "tutorial as written"), None)
 
@@ -156,11 +156,10 @@ def main() -> None:
         print(f"| {r['recipe']} | {r['model']} | {r['epochs']} | {r['train_seconds']:.1f} | "
               f"{fmt(r['seconds_to_0.990'])} | {fmt(r['seconds_to_0.995'])} | {r['final_test_accuracy']:.2%} | "
               f"{ratio(r, 'seconds_to_0.990')} | {ratio(r, 'train_seconds')} |")
-    if cold is not None:
-        print(f"\n`digitkit train --preset fast` from the shell: {cold:.1f} s wall (imports, data, training, "
-              "evaluation, pictures)")
+    if compared is not None:
+        print(f"\nThe default, {args.before} vs this checkout, back to back:\n\n{back_to_back.table(compared)}")
     if args.json:
-        Path(args.json).write_text(json.dumps({"device": name, "results": rows, "cold_start_fast_seconds": cold},
+        Path(args.json).write_text(json.dumps({"device": name, "results": rows, "back_to_back": compared},
                                               indent=2) + "\n")
 
 

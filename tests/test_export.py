@@ -126,13 +126,17 @@ def test_blob_reader_matches_coremltools(mlpackage):
 
 
 def test_export_variants_writes_table(run, tmp_path):
+    from digitkit.verify.variants import litert_installed
+
     table = export_variants(run.path, tmp_path, limit=300)
-    assert len(table["variants"]) == 7
-    # One Keras model serves all seven exports: each must agree with it (an export must not alter it).
-    minimum = {("fp32", "none"): 1.0, ("fp16", "none"): 0.99, ("fp32", "int8"): 0.98, ("fp32", "palettize4"): 0.85}
+    count = 10 if litert_installed() else 7  # the three LiteRT rows need the optional extra
+    assert len(table["variants"]) == count
+    # One Keras model serves every export: each must agree with it (an export must not alter it).
+    minimum = {("fp32", "none"): 1.0, ("fp16", "none"): 0.99, ("fp32", "int8"): 0.98, ("fp32", "palettize4"): 0.85,
+               ("int8", "none"): 0.98}
     for row in table["variants"]:
         assert row["agreement"] >= minimum[(row["precision"], row["compression"])], row
-    assert (tmp_path / "variants.md").read_text().count("\n| ") == 8  # header + 7 rows
+    assert (tmp_path / "variants.md").read_text().count("\n| ") == count + 1  # header + rows
     assert json.loads((tmp_path / "variants.json").read_text()) == table
     assert {r["file"] for r in table["variants"]} == {p.name for p in tmp_path.iterdir()} - {"variants.md", "variants.json"}
 
@@ -217,3 +221,14 @@ def test_keras_file_loads_in_a_fresh_process(run):
 def test_export_source_from_keras_file(run, tmp_path):
     source = KerasClassifier.load(run.model_path)
     assert source.run is not None and source.test_accuracy is not None
+
+
+def test_variants_without_the_litert_extra_say_what_is_missing(run, tmp_path, monkeypatch):
+    import digitkit.verify.variants as variants
+
+    monkeypatch.setattr(variants, "litert_installed", lambda: False)
+    monkeypatch.setattr(variants, "VARIANTS", [("onnx", "fp32", "none"), ("litert", "fp32", "none")])
+    table = variants.export_variants(run.path, tmp_path, limit=50)
+    assert [r["format"] for r in table["variants"]] == ["onnx"]
+    assert 'pip install "digitkit[litert]"' in table["skipped"]
+    assert 'pip install "digitkit[litert]"' in (tmp_path / "variants.md").read_text()

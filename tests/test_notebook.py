@@ -9,7 +9,7 @@ import nbformat
 from nbclient import NotebookClient
 
 NOTEBOOK = Path(__file__).parents[1] / "notebooks" / "keras_mnist.ipynb"
-MNIST = Path(__file__).parents[1] / "data" / "mnist"
+MNIST = Path(__file__).parents[1] / "src" / "digitkit" / "data" / "mnist"
 # Part 1's libraries: Keras, NumPy, matplotlib, coremltools (and torch.export, the bridge from a
 # Keras 3 model on the torch backend to coremltools), with the standard library.
 PART_ONE_ALLOWED = {"keras", "numpy", "matplotlib", "coremltools", "torch", "gzip", "os", "pathlib"}
@@ -39,14 +39,15 @@ def test_notebook_executes_from_any_folder_of_the_repository(tmp_path, monkeypat
     monkeypatch.setenv("DIGITKIT_QUICK", "1")
     monkeypatch.delenv("DIGITKIT_DATA_DIR", raising=False)
     monkeypatch.setenv("KERAS_BACKEND", "jax")  # the notebook must insist on torch itself
-    # Opened two folders below a checkout's root (only data/ is needed there), not in notebooks/.
-    (tmp_path / "data").symlink_to(MNIST.parent)
+    # Opened two folders below a checkout's root (only the data is needed there), not in notebooks/.
+    (tmp_path / "src" / "digitkit").mkdir(parents=True)
+    (tmp_path / "src" / "digitkit" / "data").symlink_to(MNIST.parent)
     where = tmp_path / "somewhere" / "else"
     where.mkdir(parents=True)
     NotebookClient(notebook, timeout=900, kernel_name="python3",
                    resources={"metadata": {"path": str(where)}}).execute()
     first = "".join(o.get("text", "") for o in notebook.cells[2].outputs)
-    assert f"data from {tmp_path / 'data' / 'mnist'}" in first
+    assert f"data from {tmp_path / 'src' / 'digitkit' / 'data' / 'mnist'}" in first
     last = "".join(o.get("text", "") for o in notebook.cells[-1].outputs)
     part_one = re.search(r"part 1 \(Keras by hand\): test accuracy ([0-9.]+); raw pixels ([0-9.]+)", last)
     assert part_one and float(part_one.group(1)) >= 0.95, last

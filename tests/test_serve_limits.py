@@ -16,7 +16,8 @@ from digitkit import DigitkitError
 from digitkit.serve import app as app_module
 from digitkit.serve import server as server_module
 from digitkit.serve.app import MAX_BODY_BYTES, create_app
-from digitkit.serve.server import load_onnx, resolve_onnx
+from digitkit.predict import resolve_onnx
+from digitkit.serve.server import load_onnx
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,7 @@ import os
 # Keras reads its backend once, at first import; digitkit runs on torch unless the user chose.
 os.environ.setdefault("KERAS_BACKEND", "torch")
 
-__version__ = "0.1.0"
+__version__ = "0.3.0"  # the package version (pyproject.toml reads it from here)
 
 
 class DigitkitError(Exception):

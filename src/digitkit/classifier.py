@@ -21,7 +21,7 @@ from digitkit import DigitkitError
 from digitkit.runs import MODEL_FILE, Run, load_keras_model, number_or_none
 
 INPUT_SIZE = (28, 28)
-MODEL_SUFFIXES = (".keras", ".onnx", ".mlpackage", ".mlmodel")
+MODEL_SUFFIXES = (".keras", ".onnx", ".tflite", ".mlpackage", ".mlmodel")
 # What the top probability means to a person. digitkit's digit models learn drawings that are not
 # digits as equal probabilities (train._loss), so a top class below NOT_A_CLASS_BELOW is "that is not
 # a digit at all"; between it and SURE_ABOVE the answer is shown "not sure", with the runner-up.
@@ -124,8 +124,7 @@ class OnnxClassifier:
     format = "onnx"
 
     def __init__(self, path: str | Path, threads: int | None = None):
-        import onnx
-        import onnxruntime as ort
+        import onnxruntime as ort  # not onnx: reading the metadata through the session saves its import
 
         self.path = Path(path)
         options = ort.SessionOptions()
@@ -133,7 +132,7 @@ class OnnxClassifier:
             options.intra_op_num_threads = threads
         try:
             self.session = ort.InferenceSession(str(self.path), options, providers=["CPUExecutionProvider"])
-            props = {p.key: p.value for p in onnx.load(str(self.path), load_external_data=False).metadata_props}
+            props = dict(self.session.get_modelmeta().custom_metadata_map)
         except Exception as err:  # onnxruntime and onnx raise their own exception types
             raise DigitkitError(f"{self.path}: not a loadable ONNX model ({type(err).__name__}: {err})") from None
         inputs, outputs = self.session.get_inputs(), self.session.get_outputs()
@@ -208,15 +207,102 @@ class CoreMLClassifier:
         return _check_output(self.path, self.model.predict(images).probabilities, self.labels)
 
 
+class LiteRTClassifier:
+    """A LiteRT (``.tflite``) image classifier in Google's LiteRT interpreter (``ai-edge-litert``,
+    the optional extra ``digitkit[litert]``); labels and test accuracy come from digitkit's metadata
+    in the file (export.litert). The interpreter runs one call at a time, so calls are serialised."""
+
+    format = "litert"
+
+    def __init__(self, path: str | Path, threads: int | None = None):
+        import threading
+
+        from digitkit.deps import litert, native_output_silenced
+
+        Interpreter = litert("ai_edge_litert.interpreter", "Running a .tflite file").Interpreter
+
+        self.path = Path(path)
+        try:
+            content = self.path.read_bytes()
+            meta = litert_metadata(content)
+            with native_output_silenced():  # the interpreter announces its CPU delegate on stderr
+                interpreter = Interpreter(model_content=content, num_threads=threads)
+                self.runner = interpreter.get_signature_runner()
+                inputs, outputs = self.runner.get_input_details(), self.runner.get_output_details()
+                if list(inputs) == ["image"] and list(inputs["image"]["shape"]) == [1, 1, *INPUT_SIZE]:
+                    self.runner(image=np.zeros((1, 1, *INPUT_SIZE), np.float32))  # the delegate starts here
+        except Exception as err:  # the interpreter and the flatbuffer reader raise their own types
+            raise DigitkitError(f"{self.path}: not a loadable LiteRT model ({type(err).__name__}: {err})") from None
+        if list(inputs) != ["image"] or "probabilities" not in outputs:
+            raise DigitkitError(f"{self.path}: expected an 'image' input and a 'probabilities' output, found inputs "
+                                f"{list(inputs)} and outputs {list(outputs)}; export it with digitkit")
+        shape = list(inputs["image"]["shape"])
+        if shape[1:] != [1, *INPUT_SIZE] or inputs["image"]["dtype"] != np.float32:
+            raise DigitkitError(f"{self.path}: input 'image' is {inputs['image']['dtype'].__name__} {shape}; "
+                                f"digitkit reads float32 [1, 1, {INPUT_SIZE[0]}, {INPUT_SIZE[1]}] images")
+        width = int(outputs["probabilities"]["shape"][-1])
+        labels = meta.get("labels")
+        if not isinstance(labels, list) and width != 10:
+            raise DigitkitError(f"{self.path}: no labels in the model's metadata, and its {width} outputs are not "
+                                "the ten digits; export it with digitkit (which records the labels)")
+        self.labels = _check_labels(self.path, [str(v) for v in labels] if isinstance(labels, list)
+                                    else [str(d) for d in range(10)])
+        if width != len(self.labels):
+            raise DigitkitError(f"{self.path}: the model outputs {width} values for {len(self.labels)} labels")
+        value = meta.get("test_accuracy")
+        self.test_accuracy = number_or_none(value) if isinstance(value, (int, float)) else None
+        self.name = str(meta.get("run", self.path.stem))
+        self._lock = threading.Lock()
+
+    @property
+    def input_size(self) -> tuple[int, int]:
+        return INPUT_SIZE
+
+    def predict(self, images: np.ndarray) -> np.ndarray:
+        images = _check_images(images, INPUT_SIZE)
+        x = images.astype(np.float32)[:, None, None] / 255.0  # (N, 1, 1, 28, 28): one image per call
+        if not len(x):
+            return np.zeros((0, len(self.labels)), np.float32)
+        try:
+            with self._lock:
+                probs = np.concatenate([self.runner(image=one)["probabilities"] for one in x])
+        except Exception as err:  # the interpreter's own errors
+            raise DigitkitError(f"{self.path}: the LiteRT interpreter failed ({type(err).__name__}: {err})") from None
+        return _check_output(self.path, probs.reshape(len(x), -1), self.labels)
+
+
+LITERT_METADATA = "digitkit"  # the name of digitkit's JSON entry in a .tflite file's metadata table
+
+
+def litert_metadata(content: bytes) -> dict:
+    """digitkit's metadata in a ``.tflite`` file (export.litert writes it), or ``{}`` when it has none."""
+    import json
+
+    from ai_edge_litert import schema_py_generated as schema
+
+    model = schema.Model.GetRootAs(content, 0)
+    for i in range(model.MetadataLength()):
+        entry = model.Metadata(i)
+        if entry.Name() and entry.Name().decode() == LITERT_METADATA:
+            try:
+                meta = json.loads(model.Buffers(entry.Buffer()).DataAsNumpy().tobytes().decode())
+            except (AttributeError, TypeError, ValueError, UnicodeDecodeError):
+                return {}
+            return meta if isinstance(meta, dict) else {}
+    return {}
+
+
 def load_classifier(path: str | Path, threads: int | None = None) -> Classifier:
     """A run folder, ``.keras``, ``.onnx``, ``.mlpackage`` or ``.mlmodel`` as a :class:`Classifier`."""
     path = Path(path)
     if not path.exists():
-        raise DigitkitError(f"{path}: model file not found; give a run folder, .keras, .onnx, .mlpackage or .mlmodel")
+        raise DigitkitError(f"{path}: model file not found; give a run folder, .keras, .onnx, .tflite, .mlpackage or .mlmodel")
     if path.suffix == ".onnx":
         return OnnxClassifier(path, threads)
+    if path.suffix == ".tflite":
+        return LiteRTClassifier(path, threads)
     if path.suffix in (".mlpackage", ".mlmodel"):
         return CoreMLClassifier(path)
     if path.is_dir() or path.suffix == ".keras":
         return KerasClassifier.load(path)
-    raise DigitkitError(f"{path}: unsupported model file; give a run folder, .keras, .onnx, .mlpackage or .mlmodel")
+    raise DigitkitError(f"{path}: unsupported model file; give a run folder, .keras, .onnx, .tflite, .mlpackage or .mlmodel")

@@ -13,9 +13,12 @@ import os
 import re
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 from digitkit import ConfigError, DigitkitError, __version__
+
+STARTED = time.perf_counter()  # this module loads first: the command's clock (start-up included)
 
 COMMANDS: dict[str, type[Command]] = {}
 
@@ -90,8 +93,27 @@ class Train(Command):
 
             return launch(_without(args.argv, "--nproc"), args.nproc)
         given = {f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig)}
-        train(TrainConfig.from_preset(given.pop("preset"), given.pop("model"), **given))
+        run = train(TrainConfig.from_preset(given.pop("preset"), given.pop("model"), **given))
+        if os.environ.get("RANK", "0") == "0":  # under torchrun, the main process alone
+            _after_training(run)
         return 0
+
+
+def _after_training(run) -> None:
+    """Export the run's ONNX file, which `digitkit predict` and `serve` run (they start in about a
+    second with it, without torch), and say where the command's time went."""
+    import time
+
+    from digitkit.export import export
+    from digitkit.ui import console
+
+    started = time.perf_counter()
+    export(run.path, "onnx", run.export_path(".onnx"))
+    steps = run.metrics.get("seconds", {})
+    seconds = {"start-up": started - STARTED - sum(steps.values())} | steps | {"ONNX": time.perf_counter() - started}
+    shown = ", ".join(f"{step} {value:.1f} s" for step, value in seconds.items())
+    console.print(f"Ready for predict and serve: {_escape(str(run.export_path('.onnx')))}")
+    console.print(f"[dim]{time.perf_counter() - STARTED:.1f} s in all: {_escape(shown)}[/]")
 
 
 @command
@@ -142,7 +164,7 @@ class Evaluate(Command):
 @command
 class Export(Command):
     name = "export"
-    help = "Export a run's model to Core ML (.mlpackage / .mlmodel) or ONNX."
+    help = "Export a run's model to Core ML (.mlpackage / .mlmodel), ONNX or LiteRT (.tflite, Android)."
     examples = """
         examples:
           digitkit export runs/first                              # runs/first/MNISTClassifier.mlpackage
@@ -150,6 +172,8 @@ class Export(Command):
           digitkit export runs/first --format coreml --compress int8 -o small.mlpackage
           digitkit export runs/first --format coreml-nn           # .mlmodel for iOS 11-14
           digitkit export runs/first --format onnx                # runs/first/MNISTClassifier.onnx
+          digitkit export runs/first --format litert              # runs/first/MNISTClassifier.tflite
+          digitkit export runs/first --format litert --precision int8 -o MNISTClassifier-int8.tflite
           digitkit export runs/first --all                        # every variant + table in runs/first/exports/
         """
 
@@ -160,9 +184,11 @@ class Export(Command):
         parser.add_argument("run", help="run folder (runs/<name>) or a .keras file")
         parser.add_argument("--format", default="coreml", choices=list(FORMATS),
                             help="coreml: ML Program .mlpackage (iOS 16+, default); coreml-nn: NeuralNetwork "
-                                 ".mlmodel (older iOS); onnx")
+                                 ".mlmodel (older iOS); onnx; litert: .tflite for Android (needs the extra: "
+                                 'pip install "digitkit[litert]")')
         parser.add_argument("-o", "--output", help="output file or folder (default: inside the run folder)")
-        parser.add_argument("--precision", default="fp32", choices=PRECISIONS, help="compute precision (Core ML)")
+        parser.add_argument("--precision", default="fp32", choices=PRECISIONS,
+                            help="fp32 or fp16 (Core ML, LiteRT); int8 (LiteRT: dynamic-range int8 weights)")
         parser.add_argument("--compress", default="none", choices=COMPRESSIONS, help="weight compression (ML Program only)")
         parser.add_argument("--all", action="store_true",
                             help="write every variant, verify each, and write a size/accuracy table")
@@ -181,6 +207,8 @@ class Export(Command):
                 f"{_escape(row['file']):<42} {row['size_bytes'] / 1024:8.1f} KiB  accuracy {row['test_accuracy']:.2%}  "
                 f"agreement {row['agreement']:.2%}"))
             console.print(f"Keras test accuracy {table['keras_test_accuracy']:.2%}; wrote variants.md and variants.json")
+            if table["skipped"]:
+                console.print(f"[yellow]{_escape(table['skipped'])}[/]")
             return 0
         path = export(args.run, args.format, args.output, args.precision, args.compress)
         console.print(f"Wrote {_escape(path)}")
@@ -197,13 +225,14 @@ class Verify(Command):
           digitkit verify runs/first/MNISTClassifier.mlpackage
           digitkit verify small.mlpackage --against runs/first --json
           digitkit verify runs/first/MNISTClassifier.onnx --min-agreement 0.999
+          digitkit verify runs/first/MNISTClassifier.tflite
         """
 
     @staticmethod
     def arguments(parser):
         from digitkit.verify import MIN_AGREEMENT
 
-        parser.add_argument("model", help="a .mlpackage, .mlmodel or .onnx file")
+        parser.add_argument("model", help="a .mlpackage, .mlmodel, .onnx or .tflite file")
         parser.add_argument("--against", help="run folder or .keras file to compare with "
                                               "(default: the run folder the file is in)")
         parser.add_argument("--min-agreement", type=float, default=MIN_AGREEMENT,
@@ -247,7 +276,7 @@ class Predict(Command):
 
     @staticmethod
     def arguments(parser):
-        parser.add_argument("model", help="run folder, .keras, .onnx, .mlpackage or .mlmodel")
+        parser.add_argument("model", help="run folder, .keras, .onnx, .tflite, .mlpackage or .mlmodel")
         parser.add_argument("images", nargs="+", help="image files, folders or glob patterns")
         parser.add_argument("--json", action="store_true", help="print one JSON object per image")
         parser.add_argument("--top", type=int, default=2, help="how many best classes to show (default 2)")
@@ -258,7 +287,8 @@ class Predict(Command):
         from rich.table import Table
 
         from digitkit.classifier import load_classifier, not_a_class_message
-        from digitkit.predict import labelled_inputs, predict_files
+        from digitkit.predict import labelled_inputs, predict_files, resolve_onnx
+        from digitkit.runs import MODEL_FILE, is_run_folder
         from digitkit.ui import console
 
         if args.top < 1:
@@ -266,7 +296,12 @@ class Predict(Command):
         inputs = labelled_inputs(args.images)
         if not inputs:
             raise DigitkitError(f"no image files in {', '.join(args.images)} (nor in class subfolders)")
-        classifier = load_classifier(args.model)
+        model = Path(args.model)
+        # A run reads through its ONNX export (made once, then reused): onnxruntime starts in a
+        # fraction of the time torch and Keras take, and gives the same answers (digitkit verify).
+        if is_run_folder(model) or (model.name == MODEL_FILE and is_run_folder(model.parent)):
+            model = resolve_onnx(model)
+        classifier = load_classifier(model)
         rows = predict_files(classifier, [path for path, _ in inputs], top=min(args.top, len(classifier.labels)),
                              save_input=args.save_input)
         for row, (_, expected) in zip(rows, inputs):
@@ -316,17 +351,18 @@ def _print_per_class(rows: list[dict], console) -> None:
 @command
 class Serve(Command):
     name = "serve"
-    help = "Serve the drawing web app and the HTTP API (predictions with onnxruntime)."
+    help = "Serve the drawing web app and the HTTP API (predictions with onnxruntime, or LiteRT for a .tflite)."
     examples = """
         examples:
           digitkit serve                                  # newest run in ./runs, http://127.0.0.1:8000
           digitkit serve runs/first --port 8080
           digitkit serve runs/first/MNISTClassifier.onnx --host 0.0.0.0   # reachable from your phone
+          digitkit serve runs/first/MNISTClassifier-int8.tflite           # what an Android app would run
         """
 
     @staticmethod
     def arguments(parser):
-        parser.add_argument("model", nargs="?", help="run folder, .keras or .onnx (default: the newest run in ./runs)")
+        parser.add_argument("model", nargs="?", help="run folder, .keras, .onnx or .tflite (default: the newest run in ./runs)")
         parser.add_argument("--host", default="127.0.0.1", help="interface to bind (default 127.0.0.1: this machine only)")
         parser.add_argument("--port", type=int, default=8000, help="port, 1-65535 (default 8000)")
         parser.add_argument("--workers", type=int, default=1,
@@ -337,7 +373,8 @@ class Serve(Command):
     @staticmethod
     def run(args) -> int:
         from digitkit.runs import Run
-        from digitkit.serve.server import check_port, load_onnx, resolve_onnx, run_server
+        from digitkit.predict import resolve_onnx
+        from digitkit.serve.server import check_port, load_onnx, run_server
         from digitkit.ui import console
 
         check_port(args.port)

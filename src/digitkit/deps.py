@@ -1,14 +1,63 @@
-"""Imports of heavy optional libraries, with their import-time chatter silenced."""
+"""Imports of heavy optional libraries, with their import-time chatter silenced, or a clear error
+naming the extra that installs them."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
 
 
 def coremltools():
     """Import coremltools without its Linux warnings (no Core ML runtime, untested torch version):
     digitkit never asks coremltools to run a model, so they only confuse."""
     logging.getLogger("coremltools").setLevel(logging.ERROR)
+    # coremltools imports torchao where it is installed (the litert extra brings it), which warns
+    # about each GPU kernel library it cannot load on this machine.
+    logging.getLogger("torchao").setLevel(logging.ERROR)
     import coremltools as ct
 
     return ct
+
+
+LITERT_EXTRA = 'pip install "digitkit[litert]"'
+
+
+def litert(module: str, what: str):
+    """Import one of Google's LiteRT libraries (``litert_torch``, ``ai_edge_quantizer``,
+    ``ai_edge_litert``), or say which extra installs them."""
+    import importlib
+
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # absl/TF log lines at import
+    logging.getLogger("torchao").setLevel(logging.ERROR)  # litert-torch imports it: GPU kernels it cannot load
+    try:
+        return importlib.import_module(module)
+    except ImportError as err:
+        from digitkit import DigitkitError
+
+        raise DigitkitError(f"{what} needs Google's LiteRT libraries ({err.name} is not installed); "
+                            f"install them with: {LITERT_EXTRA}") from None
+
+
+@contextlib.contextmanager
+def native_output_silenced():
+    """Silence what native libraries print on file descriptors 1 and 2 (LiteRT's C++ logs, TF's absl
+    lines, the XNNPACK notice), which Python's own redirection does not reach. Only for short calls:
+    the whole process's output is muted meanwhile."""
+    import sys
+
+    for stream in (sys.stdout, sys.stderr):
+        stream.flush()
+    saved = [os.dup(1), os.dup(2)]
+    try:
+        with open(os.devnull, "wb") as null:
+            os.dup2(null.fileno(), 1)
+            os.dup2(null.fileno(), 2)
+            yield
+    finally:
+        for stream in (sys.stdout, sys.stderr):
+            stream.flush()
+        os.dup2(saved[0], 1)
+        os.dup2(saved[1], 2)
+        for fd in saved:
+            os.close(fd)

@@ -57,11 +57,18 @@ def misclassified_grid(images, labels, probs, class_names, path: Path, limit: in
     wrong = wrong[np.argsort(-probs[wrong, pred[wrong]])][:limit]  # most confident mistakes first
     cols = 6
     rows = max(1, int(np.ceil(len(wrong) / cols)))
-    fig, axes = plt.subplots(rows, cols, figsize=(cols * 1.6, rows * 1.8), squeeze=False)
-    for ax in axes.flat:
-        ax.axis("off")
-    for ax, i in zip(axes.flat, wrong):
-        ax.imshow(images[i], cmap="gray_r")
-        ax.set_title(f"#{i}: {class_names[labels[i]]}→{class_names[pred[i]]}\n{probs[i, pred[i]]:.0%}", fontsize=8)
+    # One mosaic in one axes: a subplot per digit costs a second of drawing for 36 digits.
+    size, gap, caption = images.shape[1], 6, 16
+    cell_w, cell_h = size + gap, size + gap + caption
+    mosaic = np.zeros((rows * cell_h, cols * cell_w), np.float32)
+    width = cols * 1.6
+    fig, ax = plt.subplots(figsize=(width, width * mosaic.shape[0] / mosaic.shape[1] + 0.5))
+    for k, i in enumerate(wrong):
+        top, left = (k // cols) * cell_h + caption, (k % cols) * cell_w
+        mosaic[top : top + size, left : left + size] = images[i]
+        ax.text(left + size / 2, top - 2, f"#{i}: {class_names[labels[i]]}→{class_names[pred[i]]}\n"
+                f"{probs[i, pred[i]]:.0%}", ha="center", va="bottom", fontsize=8)
+    ax.imshow(mosaic, cmap="gray_r", interpolation="nearest")
+    ax.axis("off")
     fig.suptitle(f"Misclassified test images ({len(np.flatnonzero(pred != labels))} in all; true→predicted)")
     _save(fig, path)

@@ -31,6 +31,18 @@ def check_run_name(name: str) -> str:
     return name
 
 
+def model_file_stem(dataset: str) -> str:
+    """The exported file's name for a model of ``dataset``, which Xcode turns into the Swift class:
+    MNISTClassifier for MNIST, FashionMNISTClassifier, LettersClassifier for a folder "letters"."""
+    if dataset == "mnist":
+        return "MNISTClassifier"
+    words = re.findall(r"[A-Za-z0-9]+", dataset)
+    stem = "".join(w if w.isupper() else w[:1].upper() + w[1:] for w in words) or "Digitkit"
+    if stem[0].isdigit():
+        stem = "Model" + stem
+    return stem.replace("FashionMnist", "FashionMNIST") + "Classifier"
+
+
 def is_run_folder(path: Path) -> bool:
     return path.is_dir() and any((path / marker).is_file() for marker in RUN_MARKERS)
 
@@ -129,6 +141,10 @@ class Run:
     @property
     def config(self) -> dict:
         return self.read_json("config.json")
+
+    def export_path(self, suffix: str) -> Path:
+        """Where the run's own export with this suffix goes (``MNISTClassifier.onnx``)."""
+        return self.path / f"{model_file_stem(self.dataset)}{suffix}"
 
     @property
     def metrics(self) -> dict:

@@ -3,7 +3,7 @@
 Lookup order for each dataset, first match wins:
 1. ``data_dir`` argument, or the ``DIGITKIT_DATA_DIR`` environment variable (the folder holding the
    four IDX files, or a parent with a ``<dataset>/`` sub-folder);
-2. the copy shipped with the repository (``data/mnist/``) or installed by the OS
+2. the copy shipped inside the package (``digitkit/data/mnist/``, in the wheel too) or installed by the OS
    (Debian's ``dataset-fashion-mnist`` under ``/usr/share/datasets/fashion-mnist/``);
 3. the user cache (``$XDG_CACHE_HOME/digitkit/<dataset>/``, default ``~/.cache/digitkit``);
 4. a download of the canonical files from the public mirrors into that cache, MD5-checked.
@@ -30,7 +30,7 @@ FILES = {
     "test_images": "t10k-images-idx3-ubyte",
     "test_labels": "t10k-labels-idx1-ubyte",
 }
-REPO_DATA = Path(__file__).resolve().parents[3] / "data"
+PACKAGE_DATA = Path(__file__).resolve().parent
 
 
 @dataclass(frozen=True)
@@ -56,7 +56,7 @@ SPECS = {
             "test_images": "9fb629c4189551a2d022fa330f9573f3",
             "test_labels": "ec29112dd5afa0611ce80d1b7f02629c",
         },
-        system_dirs=(REPO_DATA / "mnist",),
+        system_dirs=(PACKAGE_DATA / "mnist",),
     ),
     "fashion-mnist": DatasetSpec(
         name="fashion-mnist",
@@ -69,7 +69,7 @@ SPECS = {
             "test_images": "bef4ecab320f06d8554ea6380940ec79",
             "test_labels": "bb300cfdad3c16e7a12a480ee83cd310",
         },
-        system_dirs=(REPO_DATA / "fashion-mnist", Path("/usr/share/datasets/fashion-mnist")),
+        system_dirs=(Path("/usr/share/datasets/fashion-mnist"),),
     ),
 }
 

@@ -1,4 +1,4 @@
-"""Stage 5: export. A trained Keras model → Core ML (ML Program or NeuralNetwork) and ONNX.
+"""Stage 5: export. A trained Keras model → Core ML (ML Program or NeuralNetwork), ONNX and LiteRT.
 
 Every exported file has the same contract: one 28×28 grayscale image, white ink on black, centred
 by centre of mass as MNIST (see docs/preprocessing.md); the probability of each class out.

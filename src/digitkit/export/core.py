@@ -1,19 +1,19 @@
-"""Export a trained Keras model to Core ML and ONNX files (written atomically)."""
+"""Export a trained Keras model to Core ML, ONNX and LiteRT files (written atomically)."""
 
 from __future__ import annotations
 
 import contextlib
 import io
-import re
 import warnings
 from pathlib import Path
 
 from digitkit import DigitkitError, __version__
 from digitkit.classifier import KerasClassifier
 from digitkit.files import atomic_path
+from digitkit.runs import model_file_stem
 
-FORMATS = {"coreml": ".mlpackage", "coreml-nn": ".mlmodel", "onnx": ".onnx"}
-PRECISIONS = ("fp32", "fp16")
+FORMATS = {"coreml": ".mlpackage", "coreml-nn": ".mlmodel", "onnx": ".onnx", "litert": ".tflite"}
+PRECISIONS = ("fp32", "fp16", "int8")  # int8: LiteRT only (Core ML compresses with --compress int8)
 COMPRESSIONS = ("none", "int8", "palettize4")
 MIN_IOS = "iOS16"  # ML Program with fp16 and compressed (constexpr) weights; the iOS app's target too
 PREVIEW_KEY = "com.apple.coreml.model.preview.type"
@@ -22,33 +22,26 @@ INPUT_DESCRIPTION = ("28x28 grayscale image of one digit: white (255) ink on bla
                      "fitted to 20x20 and centred by centre of mass, as MNIST (docs/preprocessing.md)")
 
 
-def model_file_stem(dataset: str) -> str:
-    """The exported file's name for a model of ``dataset``, which Xcode turns into the Swift class:
-    MNISTClassifier for MNIST, FashionMNISTClassifier, LettersClassifier for a folder "letters"."""
-    if dataset == "mnist":
-        return "MNISTClassifier"
-    words = re.findall(r"[A-Za-z0-9]+", dataset)
-    stem = "".join(w if w.isupper() else w[:1].upper() + w[1:] for w in words) or "Digitkit"
-    if stem[0].isdigit():
-        stem = "Model" + stem
-    return stem.replace("FashionMnist", "FashionMNIST") + "Classifier"
-
-
 def default_output(trained: KerasClassifier, fmt: str, suffix: str = "") -> Path:
     """Where an export goes by default: inside the run folder (or here, for a bare .keras file)."""
-    folder = trained.run.path if trained.run else Path(".")
-    return folder / f"{model_file_stem(trained.dataset)}{suffix}{FORMATS[fmt]}"
+    if trained.run:
+        return trained.run.export_path(f"{suffix}{FORMATS[fmt]}")
+    return Path(f"{model_file_stem(trained.dataset)}{suffix}{FORMATS[fmt]}")
 
 
 def _check_options(fmt: str, precision: str, compress: str) -> None:
     if fmt not in FORMATS:
         raise DigitkitError(f"unsupported format {fmt!r}; choose one of: {', '.join(FORMATS)}")
     if precision not in PRECISIONS:
-        raise DigitkitError(f"unsupported precision {precision!r}; choose fp32 or fp16")
+        raise DigitkitError(f"unsupported precision {precision!r}; choose one of: {', '.join(PRECISIONS)}")
     if compress not in COMPRESSIONS:
         raise DigitkitError(f"unsupported compression {compress!r}; choose one of: {', '.join(COMPRESSIONS)}")
     if fmt == "onnx" and (precision, compress) != ("fp32", "none"):
         raise DigitkitError("ONNX export is fp32 only; drop --precision/--compress")
+    if fmt == "litert" and compress != "none":
+        raise DigitkitError("LiteRT files are made smaller with --precision fp16 or int8, not --compress")
+    if fmt != "litert" and precision == "int8":
+        raise DigitkitError("--precision int8 is for LiteRT (--format litert); for Core ML use --compress int8")
     if fmt == "coreml-nn" and compress != "none":
         raise DigitkitError("--compress needs the ML Program format (--format coreml); "
                             "NeuralNetwork files support --precision fp16 only")
@@ -74,6 +67,10 @@ def export(trained: KerasClassifier | str | Path, fmt: str = "coreml", output: s
     with atomic_path(out) as tmp:
         if fmt == "onnx":
             _write_onnx(trained, tmp)
+        elif fmt == "litert":
+            from digitkit.export.litert import write_litert
+
+            write_litert(trained, tmp, precision)
         else:
             _coreml_model(trained, fmt, precision, compress).save(str(tmp))
     return out

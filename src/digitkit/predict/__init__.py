@@ -4,7 +4,11 @@ or Core ML file)."""
 
 from __future__ import annotations
 
+import atexit
 import io
+import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +18,7 @@ from digitkit import DigitkitError
 from digitkit.classifier import Classifier, verdict
 from digitkit.data.normalize import IMAGE_SUFFIXES, Normalized, NormalizeError, load_image, normalize
 from digitkit.files import atomic_write_bytes
+from digitkit.runs import MODEL_FILE, Run, is_run_folder
 
 MAX_FILES = 100_000  # a pattern matching more than this is surely a mistake (or a loop)
 
@@ -70,6 +75,36 @@ def _expand_one(item: str, path: Path) -> list[Path]:
             raise DigitkitError(f"no files match {item!r}")
         return matches
     return [path]
+
+
+def resolve_onnx(model: str | Path) -> Path:
+    """The ONNX file that runs a model: the given .onnx, or a run folder's (or a .keras file's)
+    export, made on the fly. A run's own export (``MNISTClassifier.onnx`` in its folder) is reused
+    while it is newer than its model.keras, found without loading Keras or torch, so ``predict`` and
+    ``serve`` start in about a second."""
+    model = Path(model)
+    if model.suffix in (".onnx", ".tflite"):  # served as given (a .tflite one in the LiteRT interpreter)
+        if not model.is_file():
+            raise DigitkitError(f"{model}: model file not found")
+        return model
+    if model.suffix in (".mlpackage", ".mlmodel"):
+        raise DigitkitError(f"{model}: serve runs ONNX or LiteRT; give the run folder (exported to ONNX on the "
+                            "fly), an .onnx or a .tflite file")
+    if is_run_folder(model) or (model.name == MODEL_FILE and is_run_folder(model.parent)):
+        run = Run.open(model)
+        own = run.export_path(".onnx")
+        if own.is_file() and run.model_path.is_file() and own.stat().st_mtime >= run.model_path.stat().st_mtime:
+            return own
+    from digitkit.classifier import KerasClassifier
+    from digitkit.export import default_output, export
+
+    trained = KerasClassifier.load(model)
+    own = default_output(trained, "onnx")
+    if trained.run and os.access(trained.run.path, os.W_OK):
+        return export(trained, "onnx", own)  # what `digitkit export RUN --format onnx` writes
+    scratch = Path(tempfile.mkdtemp(prefix="digitkit-onnx-"))
+    atexit.register(shutil.rmtree, scratch, True)
+    return export(trained, "onnx", scratch / own.name)
 
 
 def prepare(source) -> Normalized:

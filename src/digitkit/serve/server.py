@@ -9,54 +9,27 @@ is taken fails there, instead of silently sharing the port.
 
 from __future__ import annotations
 
-import atexit
 import multiprocessing
-import os
 import resource
-import shutil
 import signal
 import socket
 import sys
-import tempfile
 from pathlib import Path
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from digitkit import DigitkitError
-from digitkit.classifier import OnnxClassifier
+from digitkit.classifier import Classifier, LiteRTClassifier, OnnxClassifier
 
 HEADERS_SECONDS = 10.0  # a connection must send a request's headers within this, or it is closed
 MAX_CONNECTIONS = 1000  # per worker; more get 503 (uvicorn's limit_concurrency)
 
 
-def resolve_onnx(model: str | Path) -> Path:
-    """The ONNX file to serve: the given .onnx, or a run folder / .keras exported on the fly. A run's
-    own export (its default ONNX file name) is reused while it is newer than the model."""
-    from digitkit.classifier import KerasClassifier
-    from digitkit.export import default_output, export
-
-    model = Path(model)
-    if model.suffix == ".onnx":
-        if not model.is_file():
-            raise DigitkitError(f"{model}: model file not found")
-        return model
-    if model.suffix in (".mlpackage", ".mlmodel"):
-        raise DigitkitError(f"{model}: serve runs ONNX; give the run folder (exported to ONNX on the fly) "
-                            "or an .onnx file")
-    trained = KerasClassifier.load(model)
-    own = default_output(trained, "onnx")
-    keras_file = trained.run.model_path if trained.run else model
-    if trained.run and own.is_file() and own.stat().st_mtime >= keras_file.stat().st_mtime:
-        return own
-    if trained.run and os.access(trained.run.path, os.W_OK):
-        return export(trained, "onnx", own)  # what `digitkit export RUN --format onnx` writes
-    scratch = Path(tempfile.mkdtemp(prefix="digitkit-serve-"))
-    atexit.register(shutil.rmtree, scratch, True)
-    return export(trained, "onnx", scratch / own.name)
-
-
-def load_onnx(path: str | Path) -> OnnxClassifier:
-    """The served model; one thread per session, since each request is one small image."""
+def load_onnx(path: str | Path) -> Classifier:
+    """The served model (an .onnx file, or a .tflite one in the LiteRT interpreter); one thread per
+    session, since each request is one small image."""
+    if Path(path).suffix == ".tflite":
+        return LiteRTClassifier(path, threads=1)
     return OnnxClassifier(path, threads=1)
 
 

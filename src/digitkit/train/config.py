@@ -45,7 +45,7 @@ class Recipe:
 
 PRESETS: dict[str, Recipe] = {
     "fast": Recipe("digitnet-small", epochs=1, batch_size=128, lr=3e-2, augment=False),
-    "default": Recipe("digitnet", epochs=12, batch_size=256, lr=8e-3),
+    "default": Recipe("digitnet", epochs=5, batch_size=256, lr=8e-3),
     "best": Recipe("digitnet-large", epochs=20, batch_size=256, lr=8e-3),
     # Fine-tuning a trained run on a few images per class (--init): small batches, a gentler rate.
     "transfer": Recipe("digitnet", epochs=12, batch_size=32, lr=2e-3, synthetic=0.0, non_digits=0.0),

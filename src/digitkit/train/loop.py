@@ -32,7 +32,7 @@ from digitkit.report import save_report_figures, score
 from digitkit.runs import MODEL_FILE, TEST_FILES, Run, load_keras_model
 from digitkit.train import distributed
 from digitkit.train.augment import Augmentation, augment_batch
-from digitkit.train.calibrate import fit_temperature
+from digitkit.train.calibrate import apply_temperature, fit_temperature
 from digitkit.train.twin import TrainingTwin
 from digitkit.train.config import TrainConfig
 from digitkit.ui import console, epoch_progress, escape, item_progress, number
@@ -105,10 +105,12 @@ def train(config: TrainConfig, on_epoch_end=None, quiet: bool = False, on_step=N
     if config.resume:
         config = _resumed_config(config, staged)
     target = Run.check_target(config.runs_dir, name, config.overwrite)
+    started = time.perf_counter()
     data = _load_data(config, quiet)  # before any folder: bad data writes nothing
+    seconds = {"data": time.perf_counter() - started}
     run = Run.staging(config.runs_dir, name, resume=config.resume) if ctx.is_main else Run(staged)
     try:
-        _train_into(run, config, data, on_epoch_end, on_step, quiet, ctx)
+        _train_into(run, config, data, on_epoch_end, on_step, quiet, ctx, seconds)
         if ctx.is_main:
             (run.path / STATE_FILE).unlink(missing_ok=True)
             run = run.publish(target, config.overwrite)
@@ -189,14 +191,15 @@ class TrainingData:
         self.calibration = np.ones(len(x_val), bool)
         if synthetic > 0:
             x_ex, y_ex = load_extra_digits(tuple(config.writers.split("+")))
-            x_ex_tr, y_ex_tr, x_ex_val, y_ex_val = split_validation(
-                x_ex, y_ex, round(0.1 * len(x_ex)) if len(x_val) else 0, config.seed)
+            # Held out even when the dataset gives no validation images (--val-size 0): the best
+            # epoch and the calibration are then chosen on other writers alone.
+            x_ex_tr, y_ex_tr, x_ex_val, y_ex_val = split_validation(x_ex, y_ex, round(0.1 * len(x_ex)), config.seed)
             self.pools.append((len(x_tr), len(x_ex_tr), round(epoch_size * synthetic)))
             self.pool_names.append("other writers")
             x_tr, y_tr = np.concatenate([x_tr, x_ex_tr]), np.concatenate([y_tr, y_ex_tr])
             x_val, y_val = np.concatenate([x_val, x_ex_val]), np.concatenate([y_val, y_ex_val])
             self.calibration = np.zeros(len(x_val), bool)
-            if "pendigits" in config.writers and len(x_val):
+            if "pendigits" in config.writers:
                 x_cal, y_cal = load_part("pendigits-calibration")
                 x_val, y_val = np.concatenate([x_val, x_cal]), np.concatenate([y_val, y_cal])
                 self.calibration = np.concatenate([self.calibration, np.ones(len(x_cal), bool)])
@@ -233,10 +236,12 @@ class TrainingData:
 
 
 def _train_into(run: Run, config: TrainConfig, data, on_epoch_end, on_step, quiet: bool,
-                ctx: distributed.Context) -> None:
+                ctx: distributed.Context, seconds: dict) -> None:
     keras.utils.set_random_seed(config.seed)
     dev = device()
+    started = time.perf_counter()
     sets = TrainingData(config, data, dev)
+    seconds["data"] += time.perf_counter() - started
     x_train, y_train, x_valid, y_valid = sets.x_train, sets.y_train, sets.x_valid, sets.y_valid
     validate = len(x_valid) > 0
     monitor = "val_loss" if validate else "loss"
@@ -337,7 +342,8 @@ def _train_into(run: Run, config: TrainConfig, data, on_epoch_end, on_step, quie
             break
     callbacks.on_train_end()
     if ctx.is_main:
-        _finish(run, config, data, sets, history, train_seconds, monitor, validate, dev, quiet)
+        seconds["training"] = train_seconds
+        _finish(run, config, data, sets, history, monitor, validate, dev, quiet, seconds)
 
 
 def _write_run_settings(run: Run, config: TrainConfig, data) -> None:
@@ -363,35 +369,62 @@ def _save_state(path: Path, epochs_done: int, model, opt, sched, gen, history, t
         torch.save(state, tmp)
 
 
-def _finish(run: Run, config: TrainConfig, data, sets, history, train_seconds, monitor, validate, dev, quiet) -> None:
+class _Clock:
+    """Seconds spent in each named step, added to ``seconds``."""
+
+    def __init__(self, seconds: dict):
+        self.seconds = seconds
+
+    @contextlib.contextmanager
+    def __call__(self, step: str):
+        started = time.perf_counter()
+        yield
+        self.seconds[step] = self.seconds.get(step, 0.0) + time.perf_counter() - started
+
+
+def _finish(run: Run, config: TrainConfig, data, sets, history, monitor, validate, dev, quiet, seconds) -> None:
     """The best epoch's model, calibrated and in its portable form; its test scores and pictures."""
-    best = portable(load_keras_model(run.path / "checkpoint.keras"))
-    (run.path / "checkpoint.keras").unlink()
+    clock = _Clock(seconds)
+    with clock("model"):
+        trained = load_keras_model(run.path / "checkpoint.keras")
+        best = portable(trained)
+        (run.path / "checkpoint.keras").unlink()
+        # The best epoch's answers come from its training form through the twin: the same numbers
+        # as the portable model's, several times sooner than Keras' own call path.
+        twin = TrainingTwin(trained)
     temperature = None
     if config.calibrate and validate:
-        val_probs = predict_probs(best, sets.x_valid).cpu().numpy()
-        temperature = fit_temperature(val_probs[sets.calibration], sets.y_val_numpy[sets.calibration])
-        fold_temperature(best, temperature)
-    with atomic_path(run.path / MODEL_FILE) as tmp:
-        best.save(tmp)
-    atomic_write_json(run.path / "history.json", history)
-    probs = predict_probs(best, to_tensor(data.x_test, dev)).cpu().numpy()
-    report = {"dataset": data.name, **score(probs, data.y_test, data.class_names)}
+        with clock("calibration"):
+            val_probs = predict_probs(twin, sets.x_valid).cpu().numpy()
+            temperature = fit_temperature(val_probs[sets.calibration], sets.y_val_numpy[sets.calibration])
+            fold_temperature(best, temperature)
+    with clock("model"):
+        with atomic_path(run.path / MODEL_FILE) as tmp:
+            best.save(tmp)
+        atomic_write_json(run.path / "history.json", history)
+    with clock("test"):
+        probs = predict_probs(twin, to_tensor(data.x_test, dev)).cpu().numpy()
+        if temperature is not None:
+            probs = apply_temperature(probs, temperature)  # what the saved model, T folded in, answers
+        report = {"dataset": data.name, **score(probs, data.y_test, data.class_names)}
+    with clock("pictures"):
+        save_report_figures(run.path, data.x_test, data.y_test, probs, data.class_names, report, history)
     metrics = report | {
         "temperature": temperature,
         "model": config.model,
         "parameters": int(best.count_params()),
-        "train_seconds": round(train_seconds, 2),
+        "train_seconds": round(seconds["training"], 2),
         "epochs_run": len(history),
         "best_epoch": int(np.argmin([h[monitor] for h in history])) + 1,
         "device": dev.type,
+        # Where the run's time went, step by step (docs/benchmarks.md's start-up table).
+        "seconds": {step: round(value, 2) for step, value in seconds.items()},
     }
     atomic_write_json(run.path / "metrics.json", metrics)
-    save_report_figures(run.path, data.x_test, data.y_test, probs, data.class_names, report, history)
     if not quiet:
         console.print(
             f"Test accuracy [bold]{metrics['test_accuracy']:.2%}[/] (loss {metrics['test_loss']:.4f}); "
-            f"{train_seconds:.1f} s of training."
+            f"{seconds['training']:.1f} s of training."
         )
 
 

@@ -1,0 +1,125 @@
+"""Keras model → LiteRT (TensorFlow Lite) flatbuffer, for Android.
+
+Converted by Google's ``litert-torch`` from the same torch program the ONNX and Core ML exports
+start from; fp16 and int8 variants by Google's ``ai-edge-quantizer``: fp16 stores the weights as
+float16 (computed in float32), int8 is dynamic-range quantisation (int8 weights per channel,
+activations quantised on the fly by the runtime, so no calibration set is needed). Both libraries
+come with the optional extra ``pip install "digitkit[litert]"``.
+
+The file has the ONNX contract: one signature, input ``image`` float32 [1, 1, 28, 28] (pixel/255,
+white ink on black), output ``probabilities`` float32 [1, classes] in label order. What the ONNX
+file keeps in its metadata (labels, dataset, run, test accuracy) is in the flatbuffer's own
+``metadata`` table, as JSON named "digitkit" (classifier.LITERT_METADATA, which reads it back).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import logging
+import warnings
+from pathlib import Path
+
+from digitkit import DigitkitError, __version__
+from digitkit.classifier import LITERT_METADATA
+from digitkit.deps import litert, native_output_silenced
+
+PRECISIONS = ("fp32", "fp16", "int8")
+
+
+def write_litert(trained, path: Path, precision: str = "fp32") -> None:
+    """Convert ``trained`` (a KerasClassifier) and write the ``.tflite`` file to ``path``."""
+    if precision not in PRECISIONS:
+        raise DigitkitError(f"unsupported LiteRT precision {precision!r}; choose one of: {', '.join(PRECISIONS)}")
+    model_bytes = _convert(trained)
+    if precision != "fp32":
+        model_bytes = _quantize(model_bytes, precision)
+    path.write_bytes(_with_metadata(model_bytes, _metadata(trained, precision)))
+
+
+class _Probabilities:
+    """Built lazily (torch is imported only here): the Keras model over NCHW images, its output named."""
+
+    def __new__(cls, keras_model):
+        import torch
+
+        class Module(torch.nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.keras_model = keras_model
+
+            def forward(self, image):
+                # A dict names the signature's output; the keyword argument names its input.
+                return {"probabilities": self.keras_model(image.permute(0, 2, 3, 1), training=False)}
+
+        return Module().eval()
+
+
+def _convert(trained) -> bytes:
+    import torch
+
+    module = _Probabilities(trained.model)
+    with _quiet(), torch.no_grad():
+        litert_torch = litert("litert_torch", "LiteRT export")
+        try:
+            edge = litert_torch.convert(module, sample_kwargs={"image": torch.zeros(1, 1, 28, 28)})
+            return bytes(edge.model_content())
+        except Exception as err:  # the converter raises many types
+            raise DigitkitError(f"LiteRT conversion failed: {type(err).__name__}: {err}") from None
+
+
+def _quantize(model_bytes: bytes, precision: str) -> bytes:
+    with _quiet():
+        litert("ai_edge_quantizer", "LiteRT fp16/int8 export")
+        from ai_edge_quantizer import algorithm_manager, qtyping, quantizer, recipe, recipe_manager
+
+    if precision == "int8":
+        chosen = recipe.dynamic_wi8_afp32()
+    else:  # weights stored as float16, dequantised to float32 when the model loads
+        manager = recipe_manager.RecipeManager()
+        manager.add_weight_only_config(regex=".*", operation_name=qtyping.TFLOperationName.ALL_SUPPORTED,
+                                       num_bits=16, algorithm_key=algorithm_manager.AlgorithmName.FLOAT_CASTING)
+        chosen = manager.get_quantization_recipe()
+    with _quiet():
+        result = quantizer.Quantizer(bytearray(model_bytes), chosen).quantize(enable_progress_report=False)
+    return bytes(result.quantized_model)
+
+
+def _metadata(trained, precision: str) -> dict:
+    import keras
+
+    meta = {"labels": list(trained.labels), "dataset": trained.dataset, "run": trained.name,
+            "precision": precision, "digitkit_version": __version__, "keras_version": keras.__version__,
+            "input": "image: float32 [1, 1, 28, 28], pixel/255 in 0..1, white ink on black, MNIST-style "
+                     "(docs/preprocessing.md)",
+            "output": f"probabilities: float32 [1, {len(trained.labels)}] in label order"}
+    if trained.test_accuracy is not None:
+        meta["test_accuracy"] = round(float(trained.test_accuracy), 4)
+    return meta
+
+
+def _with_metadata(model_bytes: bytes, meta: dict) -> bytes:
+    """The flatbuffer with ``meta`` as JSON in its metadata table (the schema's place for it)."""
+    from ai_edge_litert import schema_py_generated as schema
+    from ai_edge_litert.tools import flatbuffer_utils
+
+    model = flatbuffer_utils.read_model_from_bytearray(bytearray(model_bytes))
+    buffer = schema.BufferT()
+    buffer.data = list(json.dumps(meta).encode())
+    model.buffers.append(buffer)
+    entry = schema.MetadataT()
+    entry.name, entry.buffer = LITERT_METADATA, len(model.buffers) - 1
+    model.metadata = [m for m in (model.metadata or []) if m.name != LITERT_METADATA] + [entry]
+    return bytes(flatbuffer_utils.convert_object_to_bytearray(model))
+
+
+@contextlib.contextmanager
+def _quiet():
+    """The converter and quantizer print progress lines, absl/TF logs (some from C++) and torch
+    warnings; digitkit shows its own progress."""
+    logging.getLogger("absl").setLevel(logging.ERROR)
+    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()), \
+            contextlib.redirect_stderr(io.StringIO()), native_output_silenced():
+        warnings.simplefilter("ignore")
+        yield
