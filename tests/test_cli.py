@@ -71,6 +71,30 @@ def test_training_log_in_a_file_keeps_each_epoch_on_one_line(tmp_path, tiny_mnis
     epochs = [line for line in out.stdout.splitlines() if line.startswith("epoch ")]
     assert len(epochs) == 2 and all("val_accuracy" in line and line.endswith(" s)") for line in epochs), out.stdout
     assert "-0.0000" not in out.stdout
+    # The command ends ready for predict and serve, and says where its time went, step by step.
+    assert (tmp_path / "log" / "MNISTClassifier.onnx").is_file()
+    assert f"Ready for predict and serve: {tmp_path / 'log' / 'MNISTClassifier.onnx'}" in out.stdout
+    times = next(line for line in out.stdout.splitlines() if " s in all: " in line)
+    for step in ("start-up", "data", "training", "calibration", "test", "pictures", "ONNX"):
+        assert f"{step} " in times, times
+    steps = json.loads((tmp_path / "log" / "metrics.json").read_text())["seconds"]
+    assert set(steps) == {"data", "training", "model", "calibration", "test", "pictures"}
+    assert all(value >= 0 for value in steps.values())
+
+    # predict reads the run through its ONNX file: no torch, no Keras in the process.
+    from PIL import Image
+
+    from digitkit.data import load_dataset
+
+    Image.fromarray(255 - load_dataset("mnist", tiny_mnist_dir).x_test[0]).save(tmp_path / "one.png")
+    code = ("import sys; from digitkit.cli import main; code = main(['predict', sys.argv[1], sys.argv[2], '--json']); "
+            "assert 'torch' not in sys.modules and 'keras' not in sys.modules, 'torch or keras imported'; "
+            "sys.exit(code)")
+    predicted = subprocess.run([sys.executable, "-c", code, str(tmp_path / "log"), str(tmp_path / "one.png")],
+                               capture_output=True, text=True)
+    assert predicted.returncode == 0, predicted.stderr
+    row = json.loads(predicted.stdout)
+    assert row["label"] in [str(d) for d in range(10)] and row["verdict"] in ("sure", "not sure", "not a class")
 
 
 def test_numbers_never_print_minus_zero():

@@ -472,7 +472,7 @@ class Info(Command):
                       f"(backend {keras.backend.backend()})  torch {torch.__version__}  numpy {numpy.__version__}")
         from importlib.metadata import PackageNotFoundError, version
 
-        for optional in ("coremltools", "onnxruntime", "fastapi"):
+        for optional in ("coremltools", "onnxruntime", "fastapi", "litert-torch", "ai-edge-litert"):
             try:
                 console.print(f"{optional} {version(optional)}")
             except PackageNotFoundError:

@@ -15,6 +15,7 @@ def coremltools():
     # coremltools imports torchao where it is installed (the litert extra brings it), which warns
     # about each GPU kernel library it cannot load on this machine.
     logging.getLogger("torchao").setLevel(logging.ERROR)
+    logging.getLogger("torch.utils._pytree").setLevel(logging.ERROR)  # torchao's enum registration notice
     import coremltools as ct
 
     return ct
@@ -30,6 +31,7 @@ def litert(module: str, what: str):
 
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # absl/TF log lines at import
     logging.getLogger("torchao").setLevel(logging.ERROR)  # litert-torch imports it: GPU kernels it cannot load
+    logging.getLogger("torch.utils._pytree").setLevel(logging.ERROR)
     try:
         return importlib.import_module(module)
     except ImportError as err:
