@@ -107,3 +107,19 @@ def test_info(capsys):
     assert main(["info"]) == 0
     out = capsys.readouterr().out
     assert "backend torch" in out and "data mnist:" in out
+
+
+def test_a_failed_onnx_export_after_training_keeps_the_run(tmp_path, tiny_mnist_dir, capsys, monkeypatch):
+    import digitkit.export
+    from digitkit import DigitkitError
+
+    def broken(*args, **kwargs):
+        raise DigitkitError("the converter broke")
+
+    monkeypatch.setattr(digitkit.export, "export", broken)
+    args = ["train", "--preset", "fast", "--limit", "200", "--val-size", "50", "--name", "kept",
+            "--runs-dir", str(tmp_path), "--data-dir", str(tiny_mnist_dir)]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "its ONNX export failed (the converter broke)" in out and (tmp_path / "kept" / "model.keras").is_file()
+    assert not (tmp_path / "kept" / "MNISTClassifier.onnx").exists()

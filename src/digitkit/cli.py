@@ -108,7 +108,12 @@ def _after_training(run) -> None:
     from digitkit.ui import console
 
     started = time.perf_counter()
-    export(run.path, "onnx", run.export_path(".onnx"))
+    try:
+        export(run.path, "onnx", run.export_path(".onnx"))
+    except DigitkitError as err:  # the model is trained and saved: say so, and carry on
+        console.print(f"[yellow]The run is complete, but its ONNX export failed ({_escape(str(err))}); predict "
+                      "and serve will try again when first used.[/]")
+        return
     steps = run.metrics.get("seconds", {})
     seconds = {"start-up": started - STARTED - sum(steps.values())} | steps | {"ONNX": time.perf_counter() - started}
     shown = ", ".join(f"{step} {value:.1f} s" for step, value in seconds.items())
