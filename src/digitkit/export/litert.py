@@ -38,31 +38,16 @@ def write_litert(trained, path: Path, precision: str = "fp32") -> None:
     path.write_bytes(_with_metadata(model_bytes, _metadata(trained, precision)))
 
 
-class _Probabilities:
-    """Built lazily (torch is imported only here): the Keras model over NCHW images, its output named."""
-
-    def __new__(cls, keras_model):
-        import torch
-
-        class Module(torch.nn.Module):
-            def __init__(self):
-                super().__init__()
-                self.keras_model = keras_model
-
-            def forward(self, image):
-                # A dict names the signature's output; the keyword argument names its input.
-                return {"probabilities": self.keras_model(image.permute(0, 2, 3, 1), training=False)}
-
-        return Module().eval()
-
-
 def _convert(trained) -> bytes:
     import torch
 
-    module = _Probabilities(trained.model)
+    from digitkit.export.torch_graph import NCHWImageModel
+
+    module = NCHWImageModel(trained.model, output_name="probabilities").eval()
     with _quiet(), torch.no_grad():
         litert_torch = litert("litert_torch", "LiteRT export")
         try:
+            # The keyword names the signature's input, the module's dict its output.
             edge = litert_torch.convert(module, sample_kwargs={"image": torch.zeros(1, 1, 28, 28)})
             return bytes(edge.model_content())
         except Exception as err:  # the converter raises many types

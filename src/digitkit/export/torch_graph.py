@@ -9,12 +9,14 @@ class NCHWImageModel(torch.nn.Module):
     """Wraps a Keras model that takes (N, 28, 28, 1) so that it takes (N, 1, 28, 28), as Core ML
     images and ONNX image tensors are laid out. For one channel the permute is free."""
 
-    def __init__(self, keras_model):
+    def __init__(self, keras_model, output_name: str | None = None):
         super().__init__()
         self.keras_model = keras_model
+        self.output_name = output_name  # outputs {name: probabilities}: how litert-torch names an output
 
-    def forward(self, image: torch.Tensor) -> torch.Tensor:
-        return self.keras_model(image.permute(0, 2, 3, 1), training=False)
+    def forward(self, image: torch.Tensor):
+        probabilities = self.keras_model(image.permute(0, 2, 3, 1), training=False)
+        return probabilities if self.output_name is None else {self.output_name: probabilities}
 
 
 def exported_program(keras_model) -> torch.export.ExportedProgram:
