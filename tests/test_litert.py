@@ -143,6 +143,14 @@ def test_bad_files_and_missing_extra(tmp_path, run, monkeypatch):
     junk.write_bytes(b"\x00not a flatbuffer" * 8)
     with pytest.raises(DigitkitError, match="not a loadable LiteRT model"):
         load_classifier(junk)
+    (tmp_path / "folder.tflite").mkdir()
+    with pytest.raises(DigitkitError, match="not a loadable LiteRT model"):
+        load_classifier(tmp_path / "folder.tflite")
+    huge = tmp_path / "huge.tflite"
+    with open(huge, "wb") as f:
+        f.truncate(300 * 2**20)  # sparse: no disk used
+    with pytest.raises(DigitkitError, match="far larger than a digit model"):
+        load_classifier(huge)
     with pytest.raises(DigitkitError, match="LiteRT files are made smaller"):
         export(run.path, "litert", compress="int8")
     with pytest.raises(DigitkitError, match="int8 is for LiteRT"):

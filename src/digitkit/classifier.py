@@ -207,6 +207,28 @@ class CoreMLClassifier:
         return _check_output(self.path, self.model.predict(images).probabilities, self.labels)
 
 
+MAX_LITERT_BYTES = 256 * 2**20  # read whole into memory: bound what one file can cost
+LITERT_METADATA = "digitkit"  # the name of digitkit's JSON entry in a .tflite file's metadata table
+
+
+def litert_metadata(content: bytes) -> dict:
+    """digitkit's metadata in a ``.tflite`` file (export.litert writes it), or ``{}`` when it has none."""
+    import json
+
+    from ai_edge_litert import schema_py_generated as schema
+
+    model = schema.Model.GetRootAs(content, 0)
+    for i in range(model.MetadataLength()):
+        entry = model.Metadata(i)
+        if entry.Name() and entry.Name().decode() == LITERT_METADATA:
+            try:
+                meta = json.loads(model.Buffers(entry.Buffer()).DataAsNumpy().tobytes().decode())
+            except (AttributeError, TypeError, ValueError, UnicodeDecodeError):
+                return {}
+            return meta if isinstance(meta, dict) else {}
+    return {}
+
+
 class LiteRTClassifier:
     """A LiteRT (``.tflite``) image classifier in Google's LiteRT interpreter (``ai-edge-litert``,
     the optional extra ``digitkit[litert]``); labels and test accuracy come from digitkit's metadata
@@ -223,6 +245,9 @@ class LiteRTClassifier:
 
         self.path = Path(path)
         try:
+            if self.path.is_file() and self.path.stat().st_size > MAX_LITERT_BYTES:
+                raise DigitkitError(f"{self.path}: {self.path.stat().st_size / 2**20:,.0f} MiB is far larger than a "
+                                    f"digit model (digitkit reads .tflite files up to {MAX_LITERT_BYTES // 2**20} MiB)")
             content = self.path.read_bytes()
             meta = litert_metadata(content)
             with native_output_silenced():  # the interpreter announces its CPU delegate on stderr
@@ -231,6 +256,8 @@ class LiteRTClassifier:
                 inputs, outputs = self.runner.get_input_details(), self.runner.get_output_details()
                 if list(inputs) == ["image"] and list(inputs["image"]["shape"]) == [1, 1, *INPUT_SIZE]:
                     self.runner(image=np.zeros((1, 1, *INPUT_SIZE), np.float32))  # the delegate starts here
+        except DigitkitError:
+            raise
         except Exception as err:  # the interpreter and the flatbuffer reader raise their own types
             raise DigitkitError(f"{self.path}: not a loadable LiteRT model ({type(err).__name__}: {err})") from None
         if list(inputs) != ["image"] or "probabilities" not in outputs:
@@ -269,27 +296,6 @@ class LiteRTClassifier:
         except Exception as err:  # the interpreter's own errors
             raise DigitkitError(f"{self.path}: the LiteRT interpreter failed ({type(err).__name__}: {err})") from None
         return _check_output(self.path, probs.reshape(len(x), -1), self.labels)
-
-
-LITERT_METADATA = "digitkit"  # the name of digitkit's JSON entry in a .tflite file's metadata table
-
-
-def litert_metadata(content: bytes) -> dict:
-    """digitkit's metadata in a ``.tflite`` file (export.litert writes it), or ``{}`` when it has none."""
-    import json
-
-    from ai_edge_litert import schema_py_generated as schema
-
-    model = schema.Model.GetRootAs(content, 0)
-    for i in range(model.MetadataLength()):
-        entry = model.Metadata(i)
-        if entry.Name() and entry.Name().decode() == LITERT_METADATA:
-            try:
-                meta = json.loads(model.Buffers(entry.Buffer()).DataAsNumpy().tobytes().decode())
-            except (AttributeError, TypeError, ValueError, UnicodeDecodeError):
-                return {}
-            return meta if isinstance(meta, dict) else {}
-    return {}
 
 
 def load_classifier(path: str | Path, threads: int | None = None) -> Classifier:
