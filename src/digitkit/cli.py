@@ -102,8 +102,6 @@ class Train(Command):
 def _after_training(run) -> None:
     """Export the run's ONNX file, which `digitkit predict` and `serve` run (they start in about a
     second with it, without torch), and say where the command's time went."""
-    import time
-
     from digitkit.export import export
     from digitkit.ui import console
 
@@ -291,9 +289,8 @@ class Predict(Command):
     def run(args) -> int:
         from rich.table import Table
 
-        from digitkit.classifier import load_classifier, not_a_class_message
-        from digitkit.predict import labelled_inputs, predict_files, resolve_onnx
-        from digitkit.runs import MODEL_FILE, is_run_folder
+        from digitkit.classifier import not_a_class_message
+        from digitkit.predict import labelled_inputs, load_model, predict_files
         from digitkit.ui import console
 
         if args.top < 1:
@@ -301,12 +298,7 @@ class Predict(Command):
         inputs = labelled_inputs(args.images)
         if not inputs:
             raise DigitkitError(f"no image files in {', '.join(args.images)} (nor in class subfolders)")
-        model = Path(args.model)
-        # A run reads through its ONNX export (made once, then reused): onnxruntime starts in a
-        # fraction of the time torch and Keras take, and gives the same answers (digitkit verify).
-        if is_run_folder(model) or (model.name == MODEL_FILE and is_run_folder(model.parent)):
-            model = resolve_onnx(model)
-        classifier = load_classifier(model)
+        classifier = load_model(args.model)
         rows = predict_files(classifier, [path for path, _ in inputs], top=min(args.top, len(classifier.labels)),
                              save_input=args.save_input)
         for row, (_, expected) in zip(rows, inputs):

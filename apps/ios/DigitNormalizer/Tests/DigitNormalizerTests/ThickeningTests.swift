@@ -15,8 +15,7 @@ final class ThickeningTests: XCTestCase {
     }
 
     func testEveryTieDecidesAsPython() throws {
-        let url = Repository.file("docs/thickening_vectors.json")
-        let ties = try JSONDecoder().decode([Tie].self, from: try Data(contentsOf: url))
+        let ties = try Repository.decode([Tie].self, from: "docs/thickening_vectors.json")
         XCTAssertGreaterThan(ties.count, 1000)
         var wrong = 0
         for tie in ties {

@@ -17,9 +17,7 @@ final class VectorTests: XCTestCase {
     }
 
     func loadCases() throws -> [Case] {
-        let url = Repository.file("docs/preprocessing_vectors.json")
-        XCTAssertTrue(FileManager.default.fileExists(atPath: url.path), "no vectors at \(url.path)")
-        return try JSONDecoder().decode([Case].self, from: try Data(contentsOf: url))
+        try Repository.decode([Case].self, from: "docs/preprocessing_vectors.json")
     }
 
     static func centreOfMass(_ image: [Int]) -> (Double, Double) {
