@@ -126,7 +126,7 @@ def test_blob_reader_matches_coremltools(mlpackage):
 
 
 def test_export_variants_writes_table(run, tmp_path):
-    from digitkit.verify.variants import litert_installed
+    from digitkit.deps import litert_installed
 
     table = export_variants(run.path, tmp_path, limit=300)
     count = 10 if litert_installed() else 7  # the three LiteRT rows need the optional extra

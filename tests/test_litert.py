@@ -4,15 +4,15 @@ interpreter on all 10,000 MNIST test images, and predict / serve / export --all 
 import json
 import os
 import sys
-from importlib.util import find_spec
 
 import numpy as np
 import pytest
 
 from digitkit import DigitkitError
 from digitkit.cli import main
+from digitkit.deps import litert_installed
 
-if not all(find_spec(m) for m in ("litert_torch", "ai_edge_quantizer", "ai_edge_litert")):
+if not litert_installed():
     if os.environ.get("CI"):  # CI installs the extra: its absence there is a failure, not a skip
         raise RuntimeError('the LiteRT extra is not installed: pip install -e ".[dev,litert]"')
     pytest.skip('the LiteRT extra is not installed (pip install -e ".[dev,litert]")', allow_module_level=True)

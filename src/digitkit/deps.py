@@ -22,6 +22,14 @@ def coremltools():
 
 
 LITERT_EXTRA = 'pip install "digitkit[litert]"'
+LITERT_MODULES = ("litert_torch", "ai_edge_quantizer", "ai_edge_litert")  # converter, quantizer, interpreter
+
+
+def litert_installed() -> bool:
+    """Whether the optional LiteRT libraries are there (without importing them: they are slow to load)."""
+    from importlib.util import find_spec
+
+    return all(find_spec(name) is not None for name in LITERT_MODULES)
 
 
 def litert(module: str, what: str):

@@ -259,11 +259,10 @@ class Trainer:
 
     def _finished_state(self, run: Run) -> dict:
         """What the page needs of a run trained before the server started."""
-        from digitkit.export import FORMATS, model_file_stem
+        from digitkit.export import FORMATS
 
         try:
-            stem = model_file_stem(run.dataset)
-            onnx, coreml = run.path / f"{stem}{FORMATS['onnx']}", run.path / f"{stem}{FORMATS['coreml']}"
+            onnx, coreml = run.export_path(FORMATS["onnx"]), run.export_path(FORMATS["coreml"])
             return {"run": str(run.path), "labels": run.labels, "test_accuracy": run.test_accuracy,
                     "test_images": len(run.test_split()[1]), "trained_at": _when(run.path.name),
                     "onnx": str(onnx) if onnx.is_file() else None, "coreml": str(coreml) if coreml.is_dir() else None}

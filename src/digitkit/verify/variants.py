@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from digitkit.classifier import KerasClassifier
+from digitkit.deps import LITERT_EXTRA, litert_installed
 from digitkit.export import FORMATS, export, model_file_stem
 from digitkit.files import atomic_write_bytes, atomic_write_json
 from digitkit.verify import Reference, verify
@@ -14,13 +15,6 @@ VARIANTS = [
     ("coreml", "fp32", "palettize4"), ("coreml-nn", "fp32", "none"), ("coreml-nn", "fp16", "none"),
     ("onnx", "fp32", "none"), ("litert", "fp32", "none"), ("litert", "fp16", "none"), ("litert", "int8", "none"),
 ]
-
-
-def litert_installed() -> bool:
-    """Whether the optional LiteRT libraries are there (without importing them: they are slow to load)."""
-    from importlib.util import find_spec
-
-    return all(find_spec(name) is not None for name in ("litert_torch", "ai_edge_quantizer", "ai_edge_litert"))
 
 
 def export_variants(trained: KerasClassifier | str | Path, out_dir: str | Path | None = None, progress=None,
@@ -37,8 +31,6 @@ def export_variants(trained: KerasClassifier | str | Path, out_dir: str | Path |
     rows = []
     variants, skipped = VARIANTS, None
     if not litert_installed():
-        from digitkit.deps import LITERT_EXTRA
-
         variants = [v for v in VARIANTS if v[0] != "litert"]
         skipped = f"LiteRT variants left out: the LiteRT libraries are not installed ({LITERT_EXTRA})"
     for fmt, precision, compress in variants:
