@@ -1,4 +1,6 @@
 import json
+import subprocess
+import sys
 
 import pytest
 
@@ -61,9 +63,6 @@ def test_train_then_evaluate(tmp_path, tiny_mnist_dir, capsys):
 
 def test_training_log_in_a_file_keeps_each_epoch_on_one_line(tmp_path, tiny_mnist_dir):
     """Written to a pipe or a file (no terminal), every epoch's line stays whole."""
-    import subprocess
-    import sys
-
     out = subprocess.run([sys.executable, "-m", "digitkit", "train", "--preset", "fast", "--limit", "400",
                           "--val-size", "100", "--epochs", "2", "--name", "log", "--runs-dir", str(tmp_path),
                           "--data-dir", str(tiny_mnist_dir)], capture_output=True, text=True)
@@ -123,3 +122,16 @@ def test_a_failed_onnx_export_after_training_keeps_the_run(tmp_path, tiny_mnist_
     out = capsys.readouterr().out
     assert "its ONNX export failed (the converter broke)" in out and (tmp_path / "kept" / "model.keras").is_file()
     assert not (tmp_path / "kept" / "MNISTClassifier.onnx").exists()
+
+
+def test_the_command_line_loads_keras_without_jax_and_scikit_learn():
+    # Keras imports both when installed, for features digitkit never uses (1.5-2 s of start-up).
+    code = ("import sys; from digitkit.cli import main\n"
+            "try:\n    main(['train', '--help'])\nexcept SystemExit:\n    pass\n"
+            "assert 'keras' in sys.modules, 'keras not loaded'\n"
+            "assert 'sklearn' not in sys.modules and 'jax' not in sys.modules, 'an extra was loaded'\n"
+            "from digitkit.deps import keras_extras_skipped\n"
+            "with keras_extras_skipped():\n    import sklearn  # any importer but Keras gets it\n"
+            "print('ok')")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0 and out.stdout.strip().endswith("ok"), out.stderr[-2000:]

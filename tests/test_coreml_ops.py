@@ -213,3 +213,24 @@ def test_classify_outputs():
     labels, dicts = ops.classify(np.array([[0.1, 0.7, 0.2], [0.5, 0.2, 0.3]]), np.array(["a", "b", "c"]))
     assert labels == ["b", "a"]
     assert dicts[0] == pytest.approx({"a": 0.1, "b": 0.7, "c": 0.2})
+
+
+def test_neuralnetwork_add_and_multiply_with_one_input_use_alpha():
+    # Keras' Average layer converts to adds and a one-input multiply by 1/n (alpha).
+    from coremltools.proto import NeuralNetwork_pb2
+
+    from digitkit.coreml.neuralnetwork import run_layers
+
+    nn = NeuralNetwork_pb2.NeuralNetwork()
+    for name, kind, inputs, alpha in [("sum", "add", ["a", "b"], 0.0), ("mean", "multiply", ["sum"], 0.5),
+                                      ("shifted", "add", ["mean"], 1.0)]:
+        layer = nn.layers.add()
+        layer.name = name
+        layer.input.extend(inputs)
+        layer.output.append(name)
+        getattr(layer, kind).alpha = alpha
+    a, b = np.array([[1.0, 2.0]], np.float32), np.array([[3.0, 6.0]], np.float32)
+    env = run_layers(nn, {"a": a, "b": b})
+    np.testing.assert_allclose(env["sum"], a + b)  # two inputs: alpha unused
+    np.testing.assert_allclose(env["mean"], (a + b) / 2)
+    np.testing.assert_allclose(env["shifted"], (a + b) / 2 + 1)

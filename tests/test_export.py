@@ -232,3 +232,30 @@ def test_variants_without_the_litert_extra_say_what_is_missing(run, tmp_path, mo
     assert [r["format"] for r in table["variants"]] == ["onnx"]
     assert 'pip install "digitkit[litert]"' in table["skipped"]
     assert 'pip install "digitkit[litert]"' in (tmp_path / "variants.md").read_text()
+
+
+def test_shift_averaged_model_exports_to_every_format_as_one_model(run, tmp_path):
+    """A --shift-average run (the best preset's) is one model with the same contract in every format,
+    and every reader (digitkit's Core ML reader, onnxruntime, LiteRT) answers as Keras does."""
+    import shutil
+
+    from digitkit.classifier import OnnxClassifier
+    from digitkit.deps import litert_installed
+    from digitkit.models import SHIFTS, shift_averaged, shift_images
+    from digitkit.runs import Run
+
+    averaged_run = tmp_path / "averaged"
+    shutil.copytree(run.path, averaged_run, ignore=shutil.ignore_patterns("*.onnx", "exports"))
+    base = Run.open(run.path).load_model()
+    shift_averaged(base).save(averaged_run / "model.keras")
+    formats = ["coreml", "coreml-nn", "onnx"] + (["litert"] if litert_installed() else [])
+    for fmt in formats:
+        report = verify(export(averaged_run, fmt, tmp_path), averaged_run, limit=200)
+        assert report["agreement"] == 1.0 and report["max_abs_diff"] < 1e-4, (fmt, report)
+    # What the files compute is the average over the shifted images, not the network alone.
+    images = np.random.default_rng(0).integers(0, 256, (3, 28, 28), dtype=np.uint8)
+    x = (images / 255).astype("float32")[..., None]
+    expected = np.mean([np.asarray(base.predict(shift_images(x, dy, dx), verbose=0)) for dy, dx in SHIFTS], axis=0)
+    answered = OnnxClassifier(tmp_path / "MNISTClassifier.onnx").predict(images)
+    np.testing.assert_allclose(answered, expected, atol=1e-5)
+    assert not np.allclose(expected, np.asarray(base.predict(x, verbose=0)), atol=1e-3)

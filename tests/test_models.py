@@ -88,3 +88,29 @@ def test_temperature_fit_recovers_a_known_temperature(rng):
     labels = np.array([rng.choice(10, p=np.exp(row) / np.exp(row).sum()) for row in logits])
     overconfident = apply_temperature(np.exp(logits) / np.exp(logits).sum(1, keepdims=True), 0.4)
     assert fit_temperature(overconfident, labels) == pytest.approx(1 / 0.4, rel=0.1)
+    # A model that averages answers is calibrated as it answers: the same answer five times is one
+    # answer; five that disagree average to a less sure one, which needs a sharper temperature.
+    assert fit_temperature(np.stack([overconfident] * 5), labels) == pytest.approx(fit_temperature(overconfident, labels))
+    noisy = np.stack([apply_temperature(np.exp(logits + rng.normal(0, 2, logits.shape)), 0.4) for _ in range(5)])
+    assert fit_temperature(noisy, labels) < fit_temperature(noisy.mean(0), labels)
+
+
+def test_shift_averaged_model_averages_the_shifted_images(rng):
+    import keras
+
+    from digitkit.models import SHIFTS, base_model, portable, registry_name, shift_averaged, shift_images
+
+    base = portable(build_model("digitnet"))
+    averaged = shift_averaged(base)
+    x = rng.random((4, 28, 28, 1)).astype("float32")
+    expected = np.mean([np.asarray(base(shift_images(x, dy, dx), training=False).detach()) for dy, dx in SHIFTS], axis=0)
+    np.testing.assert_allclose(np.asarray(averaged(x, training=False).detach()), expected, atol=1e-6)
+    # The shifts move the image one pixel, zeros coming in at the edge.
+    image = np.zeros((1, 28, 28, 1), np.float32)
+    image[0, 5, 7] = 1
+    assert shift_images(image, 1, 0)[0, 6, 7] == 1 and shift_images(image, 0, -1)[0, 5, 6] == 1
+    assert shift_images(image, -1, 0).sum() == 1 and shift_images(np.ones((1, 3, 3)), 1, 0)[0, 0].sum() == 0
+    # Standard layers only, the base's weights not repeated, and the base found again.
+    assert averaged.count_params() == base.count_params() + 4 * 9
+    assert base_model(averaged) is base and base_model(base) is base and registry_name(averaged) == "digitnet"
+    assert isinstance(keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(averaged)), keras.Model)

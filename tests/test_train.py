@@ -104,3 +104,21 @@ def test_training_twin_computes_what_keras_computes(name, rng):
         torch.testing.assert_close(b.value, a.value, atol=1e-6, rtol=2e-3)
     with torch.no_grad():
         torch.testing.assert_close(twin(x, training=False), keras_model(x, training=False), atol=1e-5, rtol=1e-4)
+
+
+def test_shift_averaged_run_saves_what_its_metrics_report(tmp_path, tiny_mnist_dir):
+    from digitkit.data import load_dataset
+    from digitkit.inference import predict_images
+    from digitkit.models import base_model
+
+    run = train(quick(tmp_path, tiny_mnist_dir, name="tta", shift_average=True), quiet=True)
+    assert PRESETS["best"].shift_average and not PRESETS["default"].shift_average
+    model = Run.open(run.path).load_model()
+    assert model.name.endswith("_shift_averaged") and base_model(model).name == "digitnet"
+    metrics = json.loads((run.path / "metrics.json").read_text())
+    data = load_dataset("mnist", data_dir=tiny_mnist_dir)
+    probs = predict_images(model, data.x_test)
+    assert metrics["shift_average"] and metrics["test_accuracy"] == pytest.approx((probs.argmax(1) == data.y_test).mean())
+    # Fine-tuning starts from the averaged model's base.
+    tuned = train(quick(tmp_path, tiny_mnist_dir, name="tuned", init=str(run.path)), quiet=True)
+    assert Run.open(tuned.path).load_model().name == "digitnet"

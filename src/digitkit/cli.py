@@ -69,12 +69,8 @@ class Train(Command):
         for field in dataclasses.fields(TrainConfig):
             meta, flag = field.metadata, "--" + field.name.replace("_", "-")
             cli = dict(meta["cli"])
-            if field.type == "bool":
-                if field.default:
-                    parser.add_argument(f"--no-{field.name.replace('_', '-')}", dest=field.name, action="store_const",
-                                        const=False, help=meta["help"])
-                else:
-                    parser.add_argument(flag, action="store_const", const=True, help=meta["help"])
+            if field.type == "bool":  # --flag and --no-flag, since a preset may set either
+                parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=None, help=meta["help"])
                 continue
             kind = int if field.type.startswith("int") else float if field.type.startswith("float") else str
             default = "" if field.default in (None, dataclasses.MISSING) else f" (default {field.default})"
@@ -520,7 +516,13 @@ def _flag(setting: str) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
+    from digitkit.deps import keras_extras_skipped
+
+    with keras_extras_skipped():
+        return _main(sys.argv[1:] if argv is None else argv)
+
+
+def _main(argv: list[str]) -> int:
     # coremltools draws a tqdm bar for each of its internal conversion passes; digitkit shows its own
     # progress. tqdm reads this when first imported, and a user's own setting wins.
     os.environ.setdefault("TQDM_DISABLE", "1")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import sys
 
 
 def coremltools():
@@ -19,6 +20,39 @@ def coremltools():
     import coremltools as ct
 
     return ct
+
+
+# What Keras imports at start-up when it is installed, for features digitkit never uses: JAX for
+# its Orbax checkpoint callback, scikit-learn for its estimator wrappers. 1.5-2 s of every command.
+KERAS_EXTRAS = ("jax", "sklearn")
+
+
+class _KerasExtrasSkipped:
+    """An import hook that answers ``import jax`` / ``import sklearn`` with ImportError when Keras'
+    own modules ask (Keras imports both inside ``try: ... except ImportError``); any other importer,
+    such as the LiteRT converter, gets them as usual. No library option turns these imports off."""
+
+    def find_spec(self, name, path=None, target=None):
+        if name.partition(".")[0] not in KERAS_EXTRAS:
+            return None
+        frame = sys._getframe(1)
+        while frame is not None and frame.f_globals.get("__name__", "").startswith(("importlib", "digitkit.deps")):
+            frame = frame.f_back
+        if frame is not None and frame.f_globals.get("__name__", "").startswith("keras."):
+            raise ModuleNotFoundError(f"{name} is not loaded for Keras in digitkit's command line", name=name)
+        return None
+
+
+@contextlib.contextmanager
+def keras_extras_skipped():
+    """While the block runs, Keras loads without :data:`KERAS_EXTRAS`. For the command line's own
+    process only: in a notebook, Keras' scikit-learn wrappers must keep working."""
+    hook = _KerasExtrasSkipped()
+    sys.meta_path.insert(0, hook)
+    try:
+        yield
+    finally:
+        sys.meta_path.remove(hook)
 
 
 LITERT_EXTRA = 'pip install "digitkit[litert]"'

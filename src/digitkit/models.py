@@ -151,7 +151,7 @@ def build_model(name: str, num_classes: int = 10, data_format: str = TRAINING) -
 
 def registry_name(model: keras.Model) -> str:
     """The ``MODELS`` name a model was built under (Keras names use '_' where ours use '-')."""
-    return check_model_name(model.name.replace("_", "-"))
+    return check_model_name(base_model(model).name.replace("_", "-"))
 
 
 def portable(model: keras.Model) -> keras.Model:
@@ -205,6 +205,57 @@ def _flatten_order(src_in, dst_in) -> np.ndarray:
         np.arange(c * h * w).reshape(h, w, c).transpose(2, 0, 1)
     # index[c, h, w] = source row of element (c, h, w); lay it out in the target's order.
     return index.reshape(-1) if dst_fmt == TRAINING else index.transpose(1, 2, 0).reshape(-1)
+
+
+# Test-time augmentation: the image and its four one-pixel shifts (down, up, right, left).
+SHIFTS = ((0, 0), (1, 0), (-1, 0), (0, 1), (0, -1))
+
+
+def shift_averaged(model: keras.Model) -> keras.Model:
+    """The model's probabilities averaged over the image and its one-pixel shifts (:data:`SHIFTS`),
+    as one model of Keras' standard layers that every exporter and reader already knows.
+
+    Each shift is a fixed 3x3 convolution with a single 1 in its kernel (zeros shifted in at the
+    edge), not a pad-and-crop: convolutions are ops every format and digitkit's own Core ML reader
+    run, and the kernel is exact in fp16 and int8. The base model is shared, so the weights are not
+    repeated; inference costs one pass per shift.
+    """
+    image = keras.Input(INPUT_SHAPE, name="image")
+    answers = []
+    for dy, dx in SHIFTS:
+        shifted = image
+        if (dy, dx) != (0, 0):
+            kernel = np.zeros((3, 3, 1, 1), np.float32)
+            kernel[1 - dy, 1 - dx] = 1.0  # out[y, x] = in[y - dy, x - dx]
+            shift = layers.Conv2D(1, 3, padding="same", use_bias=False, trainable=False,
+                                  name=f"shift_{_signed(dy)}_{_signed(dx)}")
+            shifted = shift(image)
+            shift.set_weights([kernel])
+        answers.append(model(shifted))
+    return keras.Model(image, layers.Average(name="probabilities")(answers), name=f"{model.name}_shift_averaged")
+
+
+def _signed(n: int) -> str:
+    return f"plus{n}" if n > 0 else f"minus{-n}" if n < 0 else "0"
+
+
+def shift_images(x: np.ndarray, dy: int, dx: int) -> np.ndarray:
+    """(N, H, W[, C]) images (NumPy or torch) moved dy pixels down and dx right, zeros shifted in:
+    what each shift of :func:`shift_averaged` computes."""
+    out = np.zeros_like(x) if isinstance(x, np.ndarray) else x.new_zeros(x.shape)  # NumPy or torch
+    height, width = x.shape[1:3]
+    out[:, max(dy, 0):height + min(dy, 0), max(dx, 0):width + min(dx, 0)] = \
+        x[:, max(-dy, 0):height + min(-dy, 0), max(-dx, 0):width + min(-dx, 0)]
+    return out
+
+
+def base_model(model: keras.Model) -> keras.Model:
+    """The model a :func:`shift_averaged` model averages (itself for any other model)."""
+    if model.name.endswith("_shift_averaged"):
+        inner = [layer for layer in model.layers if isinstance(layer, keras.Model)]
+        if len(inner) == 1:
+            return inner[0]
+    return model
 
 
 def fold_temperature(model: keras.Model, temperature: float) -> None:

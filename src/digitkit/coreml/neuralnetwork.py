@@ -149,6 +149,8 @@ def run_layers(nn, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
             out = inputs[0]
             for other in inputs[1:]:
                 out = MULTI_INPUT[kind](out, other)
+            if len(inputs) == 1:  # the spec: one input is added to / multiplied by the scalar alpha
+                out = MULTI_INPUT[kind](out, np.float32(getattr(layer, kind).alpha))
         elif kind in LAYERS:
             out = LAYERS[kind](layer, inputs[0].astype(np.float32))
         else:

@@ -9,15 +9,16 @@ from scipy.optimize import minimize_scalar
 
 
 def _nll(probs: np.ndarray, labels: np.ndarray, temperature: float) -> float:
-    logits = np.log(np.clip(probs, 1e-12, 1)) / temperature
-    logits -= logits.max(axis=1, keepdims=True)
-    log_z = np.log(np.exp(logits).sum(axis=1))
-    return float((log_z - logits[np.arange(len(labels)), labels]).mean())
+    tempered = apply_temperature(probs, temperature, np.float64)
+    if tempered.ndim == 3:  # a model that averages several answers per image: the average's NLL
+        tempered = tempered.mean(axis=0)
+    return float(-np.log(np.clip(tempered[np.arange(len(labels)), labels], 1e-300, 1)).mean())
 
 
 def fit_temperature(probs: np.ndarray, labels: np.ndarray) -> float:
     """The T in [0.05, 20] that minimises the negative log-likelihood of ``labels`` under
-    softmax(log(probs) / T)."""
+    softmax(log(probs) / T). ``probs`` is (N, classes), or (S, N, classes) for a model that answers
+    with the average of S tempered answers (shift averaging): T is then fitted to that average."""
     probs = np.asarray(probs, np.float64)
     labels = np.asarray(labels, np.int64)
     result = minimize_scalar(lambda log_t: _nll(probs, labels, np.exp(log_t)), bounds=(np.log(0.05), np.log(20)),
@@ -25,8 +26,9 @@ def fit_temperature(probs: np.ndarray, labels: np.ndarray) -> float:
     return float(np.exp(result.x))
 
 
-def apply_temperature(probs: np.ndarray, temperature: float) -> np.ndarray:
+def apply_temperature(probs: np.ndarray, temperature: float, dtype=np.float32) -> np.ndarray:
+    """softmax(log(probs) / T) over the last axis."""
     logits = np.log(np.clip(np.asarray(probs, np.float64), 1e-12, 1)) / temperature
-    logits -= logits.max(axis=1, keepdims=True)
+    logits -= logits.max(axis=-1, keepdims=True)
     out = np.exp(logits)
-    return (out / out.sum(axis=1, keepdims=True)).astype(np.float32)
+    return (out / out.sum(axis=-1, keepdims=True)).astype(dtype)

@@ -39,6 +39,9 @@ class Recipe:
     non_digits: float = field(default=0.05, metadata=option(
         "fraction of each epoch drawn from drawings that are not digits (hearts, letters, scribbles, dots), "
         "learnt as 'no digit' (equal probabilities); digits only, 0 turns it off"))
+    shift_average: bool = field(default=False, metadata=option(
+        "save a model that averages its answers over the image and its four one-pixel shifts (test-time "
+        "augmentation: five passes per image; on in --preset best)"))
     calibrate: bool = field(default=True, metadata=option(
         "fit a temperature on the validation split so probabilities are honest (--no-calibrate turns it off)"))
 
@@ -46,7 +49,7 @@ class Recipe:
 PRESETS: dict[str, Recipe] = {
     "fast": Recipe("digitnet-small", epochs=1, batch_size=128, lr=3e-2, augment=False),
     "default": Recipe("digitnet", epochs=5, batch_size=256, lr=8e-3),
-    "best": Recipe("digitnet-large", epochs=20, batch_size=256, lr=8e-3),
+    "best": Recipe("digitnet-large", epochs=20, batch_size=256, lr=8e-3, shift_average=True),
     # Fine-tuning a trained run on a few images per class (--init): small batches, a gentler rate.
     "transfer": Recipe("digitnet", epochs=12, batch_size=32, lr=2e-3, synthetic=0.0, non_digits=0.0),
     # The tutorial's own recipe: Adam at its default rate, no schedule, no augmentation.

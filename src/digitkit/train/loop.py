@@ -27,7 +27,7 @@ from digitkit.data.folders import dataset_name, load_folder
 from digitkit.data.handwriting import DIGITS, load_extra_digits, load_non_digits, load_part
 from digitkit.files import atomic_path, atomic_write_json
 from digitkit.inference import device, predict_probs, to_tensor
-from digitkit.models import build_model, copy_weights, fold_temperature, portable
+from digitkit.models import SHIFTS, base_model, build_model, copy_weights, fold_temperature, portable, shift_averaged, shift_images
 from digitkit.report import save_report_figures, score
 from digitkit.runs import MODEL_FILE, TEST_FILES, Run, load_keras_model
 from digitkit.train import distributed
@@ -248,7 +248,7 @@ def _train_into(run: Run, config: TrainConfig, data, on_epoch_end, on_step, quie
 
     model = build_model(config.model, data.num_classes)
     if config.init is not None:
-        copy_weights(KerasClassifier.load(config.init).model, model, skip_head=True)
+        copy_weights(base_model(KerasClassifier.load(config.init).model), model, skip_head=True)
     twin = TrainingTwin(model, sync_batch_norm=ctx.active)
     steps_per_epoch = math.ceil(sets.epoch_size / config.batch_size)
     opt, sched = _optimizer(config, model, steps_per_epoch * config.epochs)
@@ -393,19 +393,25 @@ def _finish(run: Run, config: TrainConfig, data, sets, history, monitor, validat
         # as the portable model's, several times sooner than Keras' own call path.
         twin = TrainingTwin(trained)
     temperature = None
+    # The saved model answers with the average over these shifts of the calibrated network's answers.
+    shifts = SHIFTS if config.shift_average else SHIFTS[:1]
     if config.calibrate and validate:
         with clock("calibration"):
-            val_probs = predict_probs(twin, sets.x_valid).cpu().numpy()
-            temperature = fit_temperature(val_probs[sets.calibration], sets.y_val_numpy[sets.calibration])
+            calibration = sets.x_valid[torch.as_tensor(sets.calibration, device=sets.x_valid.device)]
+            val_probs = np.stack([predict_probs(twin, shift_images(calibration, dy, dx)).cpu().numpy()
+                                  for dy, dx in shifts])
+            temperature = fit_temperature(val_probs, sets.y_val_numpy[sets.calibration])
             fold_temperature(best, temperature)
     with clock("model"):
         with atomic_path(run.path / MODEL_FILE) as tmp:
-            best.save(tmp)
+            (shift_averaged(best) if config.shift_average else best).save(tmp)
         atomic_write_json(run.path / "history.json", history)
     with clock("test"):
-        probs = predict_probs(twin, to_tensor(data.x_test, dev)).cpu().numpy()
-        if temperature is not None:
-            probs = apply_temperature(probs, temperature)  # what the saved model, T folded in, answers
+        probs = 0
+        for dy, dx in shifts:  # what the saved model answers: T folded in, shifts averaged
+            shifted = predict_probs(twin, to_tensor(shift_images(data.x_test, dy, dx), dev)).cpu().numpy()
+            probs = probs + (shifted if temperature is None else apply_temperature(shifted, temperature))
+        probs = (probs / len(shifts)).astype(np.float32)
         report = {"dataset": data.name, **score(probs, data.y_test, data.class_names)}
     with clock("pictures"):
         save_report_figures(run.path, data.x_test, data.y_test, probs, data.class_names, report, history)
@@ -413,6 +419,7 @@ def _finish(run: Run, config: TrainConfig, data, sets, history, monitor, validat
         "temperature": temperature,
         "model": config.model,
         "parameters": int(best.count_params()),
+        "shift_average": config.shift_average,
         "train_seconds": round(seconds["training"], 2),
         "epochs_run": len(history),
         "best_epoch": int(np.argmin([h[monitor] for h in history])) + 1,
