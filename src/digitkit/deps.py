@@ -88,8 +88,6 @@ def native_output_silenced():
     """Silence what native libraries print on file descriptors 1 and 2 (LiteRT's C++ logs, TF's absl
     lines, the XNNPACK notice), which Python's own redirection does not reach. Only for short calls:
     the whole process's output is muted meanwhile."""
-    import sys
-
     for stream in (sys.stdout, sys.stderr):
         stream.flush()
     saved = [os.dup(1), os.dup(2)]

@@ -242,6 +242,8 @@ def _signed(n: int) -> str:
 def shift_images(x: np.ndarray, dy: int, dx: int) -> np.ndarray:
     """(N, H, W[, C]) images (NumPy or torch) moved dy pixels down and dx right, zeros shifted in:
     what each shift of :func:`shift_averaged` computes."""
+    if dy == dx == 0:
+        return x  # the image itself: no copy
     out = np.zeros_like(x) if isinstance(x, np.ndarray) else x.new_zeros(x.shape)  # NumPy or torch
     height, width = x.shape[1:3]
     out[:, max(dy, 0):height + min(dy, 0), max(dx, 0):width + min(dx, 0)] = \

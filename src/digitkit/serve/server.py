@@ -19,7 +19,7 @@ from pathlib import Path
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from digitkit import DigitkitError
-from digitkit.classifier import Classifier, LiteRTClassifier, OnnxClassifier
+from digitkit.classifier import Classifier, load_classifier
 
 HEADERS_SECONDS = 10.0  # a connection must send a request's headers within this, or it is closed
 MAX_CONNECTIONS = 1000  # per worker; more get 503 (uvicorn's limit_concurrency)
@@ -28,9 +28,7 @@ MAX_CONNECTIONS = 1000  # per worker; more get 503 (uvicorn's limit_concurrency)
 def load_onnx(path: str | Path) -> Classifier:
     """The served model (an .onnx file, or a .tflite one in the LiteRT interpreter); one thread per
     session, since each request is one small image."""
-    if Path(path).suffix == ".tflite":
-        return LiteRTClassifier(path, threads=1)
-    return OnnxClassifier(path, threads=1)
+    return load_classifier(path, threads=1)
 
 
 class GuardedHttpProtocol(HttpToolsProtocol):
