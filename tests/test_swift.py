@@ -35,7 +35,7 @@ def swift():
 def test_swift_package_passes(swift):
     out = subprocess.run([swift, "test"], cwd=PACKAGE, capture_output=True, text=True, timeout=1200)
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
-    for suite in ("VectorTests", "ThickeningTests", "VerdictTests"):
+    for suite in ("VectorTests", "ThickeningTests", "VerdictTests", "AppStateTests"):
         assert f"Test Suite '{suite}' passed" in out.stdout, suite
 
 

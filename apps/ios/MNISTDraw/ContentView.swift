@@ -2,18 +2,18 @@ import SwiftUI
 
 /// Draw a digit; the model reads it as you draw (debounced) and shows the probability of each class.
 struct ContentView: View {
-    @State private var strokes: [[CGPoint]] = []
+    @State private var pad = StrokeRecorder()
     @StateObject private var reader = DigitReader()
 
     var body: some View {
         ScrollView {
             VStack(spacing: 16) {
                 Text("Draw a digit").font(.largeTitle.bold())
-                DrawingPad(strokes: $strokes)
+                DrawingPad(pad: $pad)
                     .frame(width: Pen.side, height: Pen.side)
-                    .onChange(of: strokes) { newStrokes in reader.schedule(newStrokes) }
+                    .onChange(of: pad.strokes) { newStrokes in reader.schedule(newStrokes) }
                 Button("Clear") {
-                    strokes = []
+                    pad.clear()
                     reader.clear()
                 }
                 .buttonStyle(.borderedProminent)
@@ -77,12 +77,14 @@ enum Pen {
 
 /// Round, thick strokes drawn with a finger or pencil.
 struct DrawingPad: View {
-    @Binding var strokes: [[CGPoint]]
-    @State private var drawing = false  // a gesture is in progress: its points extend the last stroke
+    @Binding var pad: StrokeRecorder
+    /// True while a touch is down. SwiftUI resets it when the gesture ends *and* when the system
+    /// cancels it (which skips `onEnded`), so the stroke is ended either way.
+    @GestureState private var touching = false
 
     var body: some View {
         Canvas { context, _ in
-            for stroke in strokes {
+            for stroke in pad.strokes {
                 context.stroke(Pen.path(for: stroke), with: .color(.black),
                                style: StrokeStyle(lineWidth: Pen.lineWidth, lineCap: .round, lineJoin: .round))
             }
@@ -91,16 +93,13 @@ struct DrawingPad: View {
         .border(Color.primary, width: 2)
         .gesture(
             DragGesture(minimumDistance: 0)
-                .onChanged { value in
-                    if drawing, !strokes.isEmpty {
-                        strokes[strokes.count - 1].append(value.location)
-                    } else {
-                        drawing = true
-                        strokes.append([value.location])
-                    }
-                }
-                .onEnded { _ in drawing = false }  // the next touch starts a new stroke; none empty
+                .updating($touching) { _, state, _ in state = true }
+                .onChanged { value in pad.touch(at: value.location) }
+                .onEnded { _ in pad.lift() }
         )
+        .onChange(of: touching) { isTouching in
+            if !isTouching { pad.lift() }  // ended or cancelled: the next touch starts a new stroke
+        }
     }
 }
 

@@ -4,8 +4,8 @@ import SwiftUI
 import Vision
 
 /// Renders the strokes, normalises them as MNIST (DigitNormalizer) and classifies the 28×28 image
-/// with the exported `MNISTClassifier` Core ML model through Vision. The work runs off the main
-/// thread; only the published result is set on it. The words for an answer (sure, not sure, not a
+/// with the Core ML model the app bundle holds (`MNISTClassifier` as shipped) through Vision. The
+/// work runs off the main thread; only the published result is set on it. The words for an answer (sure, not sure, not a
 /// digit) come from the DigitNormalizer package's `Verdict`, as the web page's do.
 @MainActor
 final class DigitReader: ObservableObject {
@@ -25,12 +25,16 @@ final class DigitReader: ObservableObject {
         var sure: Bool { verdict == .sure }
     }
 
-    static let prompt = "Draw a digit in the box."
-
     @Published private(set) var result: Result?
-    @Published private(set) var message = DigitReader.prompt
+    /// Why the newest drawing has no answer (no ink, a failed prediction); nil when it has one.
+    @Published private(set) var problem: String?
+    /// The model's state and the drawing waiting for it (the Foundation-only `ReadingState`).
+    @Published private(set) var state = ReadingState<[[CGPoint]]>()
     /// The model's class labels, in its output order (read from the model, not assumed to be 0…9).
     @Published private(set) var labels: [String] = []
+
+    /// What to show in place of an answer: a load error stays until the app restarts.
+    var message: String { problem ?? state.message }
 
     private static let debounce: UInt64 = 120_000_000  // nanoseconds
     private var pending: Task<Void, Never>?
@@ -40,8 +44,9 @@ final class DigitReader: ObservableObject {
         Task {
             do {
                 labels = try await engine.load()
+                if let waiting = state.modelLoaded() { read(waiting, after: 0) }
             } catch {
-                message = "Could not load MNISTClassifier: \(error.localizedDescription)"
+                state.modelFailed(error.localizedDescription)
             }
         }
     }
@@ -49,33 +54,44 @@ final class DigitReader: ObservableObject {
     func clear() {
         pending?.cancel()
         result = nil
-        message = Self.prompt
+        problem = nil
+        _ = state.padChanged(nil)
     }
 
     func schedule(_ strokes: [[CGPoint]]) {
         pending?.cancel()
-        guard strokes.contains(where: { !$0.isEmpty }) else {
-            clear()  // a cleared pad is a prompt, not "no digit found"
+        let drawing = strokes.contains(where: { !$0.isEmpty }) ? strokes : nil
+        guard let toRead = state.padChanged(drawing) else {
+            // An empty pad is a prompt, not "no digit found"; a drawing made while the model loads
+            // waits in `state` and is read by `init` once the model is ready.
+            result = nil
+            problem = nil
             return
         }
+        read(toRead, after: Self.debounce)
+    }
+
+    private func read(_ strokes: [[CGPoint]], after delay: UInt64) {
+        pending?.cancel()
         pending = Task {
-            try? await Task.sleep(nanoseconds: Self.debounce)
+            if delay > 0 { try? await Task.sleep(nanoseconds: delay) }
             guard !Task.isCancelled else { return }
             let outcome = await engine.read(strokes)
             guard !Task.isCancelled else { return }
             switch outcome {
             case .success(let read):
                 result = read
-                message = ""
-            case .failure(let problem):
+                problem = nil
+            case .failure(let failure):
                 result = nil
-                message = problem.message
+                problem = failure.message
             }
         }
     }
 
-    struct Problem: Error, Sendable {
+    struct Problem: LocalizedError, Sendable {
         let message: String
+        var errorDescription: String? { message }
     }
 
     /// The model and the CPU work, isolated from the main actor.
@@ -90,7 +106,7 @@ final class DigitReader: ObservableObject {
             // units fails there ("Could not create inference context").
             configuration.computeUnits = .cpuOnly
             #endif
-            let model = try MNISTClassifier(configuration: configuration).model
+            let model = try MLModel(contentsOf: try Self.compiledModel(), configuration: configuration)
             labels = (model.modelDescription.classLabels ?? []).map { "\($0)" }
             let request = VNCoreMLRequest(model: try VNCoreMLModel(for: model))
             request.imageCropAndScaleOption = .scaleFill  // the image is already 28×28
@@ -99,6 +115,19 @@ final class DigitReader: ObservableObject {
             #endif
             self.request = request
             return labels
+        }
+
+        /// The compiled Core ML model in the app bundle, whatever its name: Xcode compiles every
+        /// .mlpackage of the target into a .mlmodelc, so a model of your own classes works too.
+        private static func compiledModel() throws -> URL {
+            let models = (Bundle.main.urls(forResourcesWithExtension: "mlmodelc", subdirectory: nil) ?? [])
+                .sorted { $0.lastPathComponent < $1.lastPathComponent }
+            guard let first = models.first else { throw Problem(message: "the app holds no Core ML model; see apps/ios/README.md") }
+            guard models.count == 1 else {
+                let names = models.map { $0.deletingPathExtension().lastPathComponent }.joined(separator: ", ")
+                throw Problem(message: "the app holds \(models.count) models (\(names)); keep one in the MNISTDraw target")
+            }
+            return first
         }
 
         /// On iOS 17+ Simulators the model-level setting is not enough: Vision picks its own compute
