@@ -2,7 +2,10 @@
 `digitkit serve` started as a user would, on loopback. Saves a screenshot to test-artifacts/."""
 
 import pytest
-from browser_helpers import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, digitkit_server, needs_chromium
+import statistics
+
+from browser_helpers import (ANSWER_PROBE, ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, LATENCY_STROKES, answer_latencies,
+                             digitkit_server, needs_chromium, stroke_on_pad)
 
 pytestmark = needs_chromium
 
@@ -76,3 +79,57 @@ def test_draw_a_one_and_see_the_prediction(server, viewport, name):
     assert 0 <= pad_box["x"] and pad_box["x"] + pad_box["width"] <= viewport["width"]
     assert seen > 20  # the 28x28 image the model saw is shown
     assert cleared == "–" and all(b["fillWidth"] == 0 for b in empty)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+def test_the_answer_follows_the_pen_within_250_ms(server, browser):
+    """From lifting the pen to the answer on screen, for six strokes: the PNG is made at once
+    (toDataURL), not when Chromium finds idle time for toBlob (about a second after input)."""
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page.goto(server)
+    page.wait_for_function("document.querySelectorAll('.bars li').length === 10")
+    page.evaluate(ANSWER_PROBE)
+    waits = answer_latencies(page, [lambda s=s: stroke_on_pad(page, s) for s in LATENCY_STROKES])
+    page.screenshot(path=str(ARTIFACTS / "browser-latency.png"))
+    page.close()
+    print(f"drawing page, pointerup to answer: median {statistics.median(waits):.0f} ms, worst {max(waits):.0f} ms")
+    assert statistics.median(waits) <= 250 and max(waits) <= 250, waits
+
+
+def test_an_answer_for_an_older_drawing_is_not_shown_over_a_newer_one(server, browser):
+    """Two strokes 150 ms apart while the first one's answer is slow (held 400 ms in the page): the
+    first answer comes back after the second stroke and is dropped; what is shown is the server's
+    reading of the two-stroke drawing, shown once."""
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page.goto(server)
+    page.wait_for_function("document.querySelectorAll('.bars li').length === 10")
+    page.evaluate(ANSWER_PROBE)
+    page.evaluate("""() => { const fetch0 = window.fetch; let calls = 0;
+        window.fetch = async (...args) => { const slow = String(args[0]).includes('/api/predict') && calls++ === 0;
+          const response = await fetch0(...args); if (slow) await new Promise(r => setTimeout(r, 400)); return response; }; }""")
+    stroke_on_pad(page, [(0.3, 0.15), (0.2, 0.55), (0.75, 0.55)])  # a 4's first stroke
+    page.wait_for_timeout(150)
+    second_started = page.evaluate("performance.now()")
+    stroke_on_pad(page, [(0.6, 0.2), (0.6, 0.9)])
+    page.wait_for_function("shown.some(s => s.label !== '–')", timeout=10000)
+    page.wait_for_timeout(800)  # long enough for any late answer to land
+    shown = page.evaluate(f"shown.filter(s => s.t > {second_started})")
+    server_reading = page.evaluate("""async () => { const form = new FormData();
+        const small = document.createElement('canvas'); small.width = small.height = 140;
+        small.getContext('2d').drawImage(document.getElementById('pad'), 0, 0, 140, 140);
+        form.append('file', dataUrlBlob(small.toDataURL('image/png')), 'drawing.png');
+        const r = await fetch('/api/predict', {method: 'POST', body: form}); return (await r.json()).label; }""")
+    on_screen = page.text_content("#label").strip()
+    page.screenshot(path=str(ARTIFACTS / "browser-two-strokes.png"))
+    page.close()
+    assert len(shown) == 1, f"answers shown after the second stroke began: {shown}"
+    assert on_screen == shown[0]["label"] == server_reading

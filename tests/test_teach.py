@@ -4,6 +4,7 @@ which `digitkit verify` then checks. Screenshots of each step go to test-artifac
 
 import io
 import json
+import statistics
 import subprocess
 import sys
 import time
@@ -11,7 +12,8 @@ import zipfile
 
 import numpy as np
 import pytest
-from browser_helpers import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, digitkit_server, needs_chromium
+from browser_helpers import (ANSWER_PROBE, ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, LATENCY_STROKES, answer_latencies,
+                             digitkit_server, needs_chromium, stroke_on_pad)
 from fastapi.testclient import TestClient
 from PIL import Image, ImageDraw
 
@@ -277,6 +279,10 @@ def test_teach_in_the_browser(tmp_path, onnx_model):
         page.screenshot(path=str(ARTIFACTS / "teach-5-try-desktop.png"))
 
         page.wait_for_function("!document.getElementById('dl-coreml').classList.contains('disabled')", timeout=120000)
+        # What a person waits in Try mode: pointerup to the answer on screen, six strokes.
+        page.click("#clear")
+        page.evaluate(ANSWER_PROBE)
+        try_waits = answer_latencies(page, [lambda s=s: stroke_on_pad(page, s) for s in LATENCY_STROKES])
         with page.expect_download() as info:
             page.click("#dl-coreml")
         download = tmp_path / "model.zip"
@@ -300,6 +306,8 @@ def test_teach_in_the_browser(tmp_path, onnx_model):
     assert "on 6 test drawings" in ready or "test drawings" in ready, ready
     assert answers == {name: name for name in classes}, answers
     assert one_line  # "cross" on one line, not broken into pieces
+    print(f"Teach Try mode, pointerup to answer: median {statistics.median(try_waits):.0f} ms, worst {max(try_waits):.0f} ms")
+    assert statistics.median(try_waits) <= 250 and max(try_waits) <= 250, try_waits
     assert stream_opens == "1" and lost == 0, (stream_opens, lost)
     assert phone_pad_visible and phone_remove["height"] >= 40
     with zipfile.ZipFile(download) as archive:

@@ -1,4 +1,4 @@
-// digitkit drawing page: strokes on a canvas, debounced prediction through POST /api/predict.
+// digitkit drawing page: strokes on a canvas, read as you draw through POST /api/predict (pad.js).
 // The bars and the wording come from GET /api/model, so a model of any classes gets its own page.
 (() => {
   const seen = document.getElementById("seen").getContext("2d");
@@ -6,10 +6,12 @@
   const labelEl = document.getElementById("label");
   const confEl = document.getElementById("confidence");
   const bars = document.getElementById("bars");
-  const DEBOUNCE_MS = 120;
-  let timer = null, inFlight = false, again = false;
   let what = "a digit";
-  const pad = drawingPad(document.getElementById("pad"), { onStroke: schedule, onLift: schedule });
+  const pad = drawingPad(document.getElementById("pad"), { onStroke: () => reader.schedule(), onLift: () => reader.now() });
+  const reader = readAsYouDraw(pad, {
+    url: "/api/predict", show,
+    fail: (message) => { status.textContent = message; },
+  });
 
   function reset() {
     pad.clear();
@@ -21,30 +23,6 @@
     seen.clearRect(0, 0, 28, 28);
   }
   document.getElementById("clear").addEventListener("click", reset);
-
-  function schedule() {
-    clearTimeout(timer);
-    timer = setTimeout(predict, DEBOUNCE_MS);
-  }
-
-  async function predict() {
-    if (!pad.inked) return;
-    if (inFlight) { again = true; return; }
-    inFlight = true;
-    try {
-      const form = new FormData();
-      form.append("file", await pad.blob(), "drawing.png");
-      const response = await fetch("/api/predict", { method: "POST", body: form });
-      const result = await response.json();
-      if (!response.ok) { status.textContent = result.detail || `Error ${response.status}`; return; }
-      show(result);
-    } catch (err) {
-      status.textContent = "Could not reach the server: " + err;
-    } finally {
-      inFlight = false;
-      if (again) { again = false; schedule(); }
-    }
-  }
 
   function show(result) {
     if (result.label === null) {

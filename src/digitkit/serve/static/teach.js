@@ -2,12 +2,12 @@
 // (server-sent events), trying the trained model as you draw, downloads.
 (() => {
   const $ = (id) => document.getElementById(id);
-  const DEBOUNCE_MS = 150;
-  let selected = null, classes = [], state = {}, timer = null;
+  let selected = null, classes = [], state = {};
 
   // -- drawing ------------------------------------------------------------------------------------
   const pad = drawingPad($("pad"), {
-    onStroke: () => { if (mode() === "try") { clearTimeout(timer); timer = setTimeout(tryModel, DEBOUNCE_MS); } },
+    onStroke: () => { if (mode() === "try") reader.schedule(); },
+    onLift: () => { if (mode() === "try") reader.now(); },
   });
   $("clear").addEventListener("click", () => { pad.clear(); showAnswer(null); });
 
@@ -53,7 +53,7 @@
     if (!selected) { $("class-message").textContent = "Add a class first."; return; }
     if (!pad.inked) { $("class-message").textContent = "Draw something first."; return; }
     const form = new FormData();
-    form.append("file", await pad.blob(), "drawing.png");
+    form.append("file", pad.blob(), "drawing.png");
     try {
       await call("POST", `/api/teach/classes/${encodeURIComponent(selected)}/examples`, form);
       $("class-message").textContent = "";
@@ -223,16 +223,11 @@
       : result.sure ? `${(100 * result.confidence).toFixed(1)}% sure` : `not sure: ${result.top[0][0]} or ${result.top[1][0]}?`;
     showBars(bars, result && !none ? result.probabilities : null);
   }
-  async function tryModel() {
-    if (!pad.inked) return;
-    const form = new FormData();
-    form.append("file", await pad.blob(), "drawing.png");
-    try {
-      showAnswer(await call("POST", "/api/teach/predict", form));
-    } catch (err) {
-      $("try-status").textContent = err.message;
-    }
-  }
+  const reader = readAsYouDraw(pad, {
+    url: "/api/teach/predict",
+    show: showAnswer,
+    fail: (message) => { $("try-status").textContent = message; },
+  });
 
   refresh().then(() => { buildBars(bars, state.labels || []); listen(); });
 })();
