@@ -29,7 +29,13 @@ from digitkit.data.normalize import IMAGE_SUFFIXES, NormalizeError, load_image, 
 from digitkit.files import atomic_write_bytes, atomic_write_json
 
 SPLITS = {"train": "train", "val": "val", "validation": "val", "test": "test"}
-LABEL_PATTERN = re.compile(r"[^\s.,/\\][^,/\\\x00-\x1f\x7f]{0,63}")
+# A class name, as one pattern that Python and JSON Schema (ECMA 262) read alike: whitespace spelled
+# out (their \s differ), control characters, commas and slashes never, no dot first, no space at
+# either end, 64 characters at most.
+_SPACE = r" \t\n\v\f\r\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff"
+_NEVER = r",/\\\x00-\x1f\x7f-\x9f"
+LABEL_REGEX = rf"^[^{_SPACE}.{_NEVER}](?:[^{_NEVER}]{{0,62}}[^{_SPACE}{_NEVER}])?$"
+LABEL_PATTERN = re.compile(LABEL_REGEX)
 CACHE_VERSION = 1
 VAL_FRACTION = 0.15
 TEST_FRACTION = 0.15
@@ -62,7 +68,7 @@ class FolderReport:
 
 
 def check_label(name: str, where: Path) -> str:
-    if not LABEL_PATTERN.fullmatch(name) or name != name.strip():
+    if not LABEL_PATTERN.fullmatch(name):
         raise DigitkitError(f"{where}: {name!r} is not a usable class name: use up to 64 characters, no commas, "
                             "slashes or control characters, not starting with a space or a dot; rename the folder")
     return name

@@ -35,6 +35,7 @@ from pydantic import BaseModel, Field
 import digitkit
 from digitkit.classifier import NOT_A_CLASS_BELOW, SURE_ABOVE, Classifier, not_a_class_message, verdict
 from digitkit.data.normalize import BlankImage, NormalizeError, load_image, normalize
+from digitkit.serve.access import TokenGate, document_security
 
 MAX_BODY_BYTES = 2 * 1024 * 1024
 BODY_SECONDS = 10.0  # a request body must arrive within this (half-sent requests are dropped)
@@ -283,18 +284,22 @@ async def read_upload(request: Request, max_fields: int = 8) -> bytes:
         raise UploadError(f"malformed multipart form ({type(err).__name__}: {err})") from None
 
 
-def app_skeleton(page: str, allowed_hosts: set[str] | None, **openapi):
-    """What both servers share: body limit and Host check, no tracebacks to clients, the page at
-    ``/``, ``/healthz``; and ``in_thread``, which runs CPU work on a bounded pool of worker threads."""
+def app_skeleton(page: str, allowed_hosts: set[str] | None, token: str | None = None, port: int = 0, **openapi):
+    """What both servers share: body limit, Origin, token and Host checks (serve.access), no
+    tracebacks to clients, the page at ``/``, ``/healthz``; and ``in_thread``, which runs CPU work on
+    a bounded pool of worker threads."""
     app = FastAPI(version=digitkit.__version__, **openapi)
     cpu = anyio.CapacityLimiter(CPU_WORKERS)
 
     async def in_thread(fn, *args):
         return await anyio.to_thread.run_sync(fn, *args, limiter=cpu)
 
+    # Outermost last: Host, then token, then Origin, then the body's size and pace.
     app.add_middleware(BodyLimit, limit=MAX_BODY_BYTES)
     app.add_middleware(OriginCheck)
+    app.add_middleware(TokenGate, token=token, port=port)
     app.add_middleware(HostCheck, allowed_hosts=allowed_hosts or set())
+    document_security(app, token is not None, port)
 
     @app.exception_handler(UploadError)
     async def bad_upload(request: Request, exc: UploadError):
@@ -320,8 +325,9 @@ def app_skeleton(page: str, allowed_hosts: set[str] | None, **openapi):
     return app, in_thread
 
 
-def create_app(classifier: Classifier, allowed_hosts: set[str] | None = None) -> FastAPI:
-    app, in_thread = app_skeleton("index.html", allowed_hosts, title="digitkit",
+def create_app(classifier: Classifier, allowed_hosts: set[str] | None = None, token: str | None = None,
+               port: int = 0) -> FastAPI:
+    app, in_thread = app_skeleton("index.html", allowed_hosts, token, port, title="digitkit",
                                   summary="Draw a digit, or send an image, and see what the model reads.",
                                   description=__doc__)
 

@@ -112,7 +112,7 @@ def _listening_socket(host: str, port: int) -> socket.socket:
 
 
 def run_server(onnx_path: Path, host: str, port: int, workers: int = 1, allowed_hosts: set[str] | None = None,
-               on_ready=None) -> None:
+               on_ready=None, token: str | None = None) -> None:
     """Serve until interrupted (Ctrl-C or SIGTERM)."""
     import uvicorn
 
@@ -128,12 +128,13 @@ def run_server(onnx_path: Path, host: str, port: int, workers: int = 1, allowed_
         sock.listen(2048)
         if on_ready:
             on_ready()
-        config = _uvicorn_config(create_app(load_onnx(onnx_path), allowed), workers=1)
+        config = _uvicorn_config(create_app(load_onnx(onnx_path), allowed, token, port), workers=1)
         uvicorn.Server(config).run(sockets=[sock])
         return
     _listening_socket(host, port).close()  # fail here, clearly, if the port is taken
     context = multiprocessing.get_context("spawn")
-    processes = [context.Process(target=_reuseport_worker, args=(str(onnx_path), host, port, allowed), daemon=True)
+    processes = [context.Process(target=_reuseport_worker, args=(str(onnx_path), host, port, allowed, token),
+                                   daemon=True)
                  for _ in range(workers)]
     for process in processes:
         process.start()
@@ -153,7 +154,7 @@ def run_server(onnx_path: Path, host: str, port: int, workers: int = 1, allowed_
             process.join(5)
 
 
-def _reuseport_worker(onnx_path: str, host: str, port: int, allowed: set[str]) -> None:
+def _reuseport_worker(onnx_path: str, host: str, port: int, allowed: set[str], token: str | None) -> None:
     import ctypes
 
     import uvicorn
@@ -165,12 +166,12 @@ def _reuseport_worker(onnx_path: str, host: str, port: int, allowed: set[str]) -
     _raise_file_limit()
     sock = _socket(host, port, reuse_port=True)
     sock.listen(2048)
-    config = _uvicorn_config(create_app(load_onnx(onnx_path), allowed))
+    config = _uvicorn_config(create_app(load_onnx(onnx_path), allowed, token, port))
     uvicorn.Server(config).run(sockets=[sock])
 
 
 def run_teach(workspace_dir: str | Path, init: str | None, host: str, port: int, allowed_hosts: set[str] | None = None,
-              on_ready=None, model_name: str | None = None) -> None:
+              on_ready=None, model_name: str | None = None, token: str | None = None) -> None:
     """Serve the Teach page until interrupted; training runs in a worker process."""
     import uvicorn
 
@@ -186,7 +187,7 @@ def run_teach(workspace_dir: str | Path, init: str | None, host: str, port: int,
     try:
         if on_ready:
             on_ready()
-        config = _uvicorn_config(create_teach_app(workspace, trainer, set(allowed_hosts or ())))
+        config = _uvicorn_config(create_teach_app(workspace, trainer, set(allowed_hosts or ()), token, port))
         uvicorn.Server(config).run(sockets=[sock])
     finally:
         trainer.close()

@@ -80,15 +80,13 @@ class Workspace:
         return folder
 
     def add_class(self, name) -> dict:
-        if not isinstance(name, str) or not name.strip():
+        if not isinstance(name, str) or not name:
             raise TeachError("give the class a name")
-        name = name.strip()
-        check = TeachError
         try:
             check_label(name, self.data)
         except DigitkitError:
-            raise check(f"{name!r} cannot be a class name: use up to 64 characters, no commas, slashes or "
-                        "control characters, not starting with a dot") from None
+            raise TeachError(f"{name!r} cannot be a class name: use up to 64 characters, no commas, slashes or "
+                             "control characters, not starting with a dot or with or ending in a space") from None
         if any(c["name"].lower() == name.lower() for c in self.classes()):
             raise TeachError(f"there is already a class called {name!r}", 409)
         try:

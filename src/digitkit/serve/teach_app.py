@@ -27,6 +27,7 @@ from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, ConfigDict, Field
 
 from digitkit.classifier import OnnxClassifier
+from digitkit.data.folders import LABEL_REGEX
 from digitkit.data.normalize import NormalizeError, load_image
 from digitkit.serve.app import STATIC, Prediction, Problem, _problem, app_skeleton, predict_image, read_upload
 from digitkit.serve.teach import MIN_PER_CLASS, TeachError, Trainer, Workspace, zip_folder
@@ -44,11 +45,10 @@ class ClassInfo(BaseModel):
 
 
 class NewClass(BaseModel):
-    # The pattern is data.folders.LABEL_PATTERN: what the workspace accepts as a folder name.
-    name: str = Field(min_length=1, max_length=64, pattern=r"^[^\s.,/\\][^,/\\\x00-\x1f\x7f]{0,63}$",
+    name: str = Field(min_length=1, max_length=64, pattern=LABEL_REGEX,
                       description="the class name: up to 64 characters, no commas, slashes or control characters, "
-                                  "not starting with a space or a dot; one that differs only in case from another "
-                                  "is refused (409)")
+                                  "not starting with a dot or with or ending in a space; one that differs only in "
+                                  "case from another is refused (409)")
 
 
 class ExampleAdded(BaseModel):
@@ -66,8 +66,9 @@ def problems(*codes: int) -> dict:
     return {code: {"model": Problem} for code in sorted({*codes, 400, 403, 413})}
 
 
-def create_teach_app(workspace: Workspace, trainer: Trainer, allowed_hosts: set[str] | None = None) -> FastAPI:
-    app, in_thread = app_skeleton("teach.html", allowed_hosts, title="digitkit teach",
+def create_teach_app(workspace: Workspace, trainer: Trainer, allowed_hosts: set[str] | None = None,
+                     token: str | None = None, port: int = 0) -> FastAPI:
+    app, in_thread = app_skeleton("teach.html", allowed_hosts, token, port, title="digitkit teach",
                                   summary="Teach a model your own drawings, try it, download it.",
                                   description=__doc__)
     loaded: dict[str, OnnxClassifier] = {}
