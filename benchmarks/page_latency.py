@@ -76,9 +76,9 @@ def encoder_times(browser, url: str, viewport: dict, tries: int = 5) -> dict[str
     for which in ("toBlob", "toDataURL", "convertToBlob"):
         times[which] = []
         for i in range(tries):
-            pending = page.evaluate_handle(f"({ENCODERS})('{which}')")
+            page.evaluate(f"() => {{ window.encoded = ({ENCODERS})('{which}'); }}")  # waits for the next pointerup
             stroke_on_pad(page, LATENCY_STROKES[i % len(LATENCY_STROKES)])
-            times[which].append(page.evaluate("p => p", pending))
+            times[which].append(page.evaluate("window.encoded"))
     page.close()
     return times
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
-from digitkit.data.normalize import THIN_STROKE, TARGET_STROKE, WORK_SIZE, _clean, ink_map, normalize, stroke_width, thickening
+from digitkit.data.normalize import THIN_STROKE, TARGET_STROKE, WORK_SIZE, find_ink, normalize, stroke_width, thickening
 
 
 def seven(size=(40, 60), ink=0, paper=255, width=5, mode="L"):
@@ -61,7 +61,7 @@ def cases():
 
 
 def thickened(image) -> bool:
-    ink = _clean(ink_map(image)[0])
+    ink = find_ink(image).ink
     return stroke_width(ink > 0) < THIN_STROKE * TARGET_STROKE * max(ink.shape)
 
 

@@ -26,11 +26,19 @@ def rng():
 
 
 @pytest.fixture(scope="session")
-def onnx_model(tmp_path_factory, tiny_mnist_dir):
-    """A quickly trained model, exported to ONNX (for the server tests)."""
-    from digitkit.export import export
+def trained_run(tmp_path_factory, tiny_mnist_dir):
+    """The one quickly trained model every test that needs a trained run shares (trained once per
+    session). Tests may export from it and read it; none changes its model or deletes its files."""
     from digitkit.train import TrainConfig, train
 
     config = TrainConfig.from_preset("fast", limit=1200, batch_size=64, epochs=2, val_size=200, name="s",
                                      runs_dir=str(tmp_path_factory.mktemp("runs")), data_dir=str(tiny_mnist_dir))
-    return export(train(config, quiet=True).path, "onnx")
+    return train(config, quiet=True)
+
+
+@pytest.fixture(scope="session")
+def onnx_model(trained_run):
+    """The shared run's ONNX file (for the server tests)."""
+    from digitkit.export import export
+
+    return export(trained_run.path, "onnx", trained_run.export_path(".onnx"))

@@ -22,7 +22,8 @@ STAGES = [
     ["export"],  # 5
     ["verify"],  # 6
     ["predict"],  # 7
-    ["serve"],  # 8
+    ["teach"],  # 8
+    ["serve"],  # 9
     ["cli", "__main__"],
 ]
 RANK = {name: rank for rank, names in enumerate(STAGES) for name in names}

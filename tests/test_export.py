@@ -9,7 +9,6 @@ from digitkit.deps import coremltools
 from digitkit.classifier import KerasClassifier
 from digitkit.export import export
 from digitkit.verify.variants import export_variants
-from digitkit.train import TrainConfig, train
 from digitkit.verify import verify
 from digitkit.coreml import CoreMLModel, _read_spec
 from digitkit.coreml.blob import BlobFile
@@ -18,11 +17,8 @@ ct = coremltools()
 
 
 @pytest.fixture(scope="session")
-def run(tmp_path_factory, tiny_mnist_dir):
-    runs = tmp_path_factory.mktemp("runs")
-    config = TrainConfig.from_preset("fast", limit=1000, batch_size=64, epochs=2, val_size=200, name="exp",
-                                     runs_dir=str(runs), data_dir=str(tiny_mnist_dir))
-    return train(config, quiet=True)
+def run(trained_run):
+    return trained_run
 
 
 @pytest.fixture(scope="session")

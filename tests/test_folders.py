@@ -84,8 +84,8 @@ def test_three_classes_end_to_end(shapes_run, shapes, tmp_path):
     from digitkit.classifier import load_classifier
     from digitkit.evaluate import evaluate_run
     from digitkit.export import export
-    from digitkit.predict import predict_files
-    from digitkit.serve import create_app, load_onnx, resolve_onnx
+    from digitkit.predict import read_files
+    from digitkit.serve import create_app, load_served_model, served_model_path
     from digitkit.verify import verify
 
     names = ["circle", "square", "triangle"]
@@ -106,10 +106,10 @@ def test_three_classes_end_to_end(shapes_run, shapes, tmp_path):
         report = verify(exported)
         assert report["passed"] and report["images"] == 9
 
-    rows = predict_files(load_classifier(mlpackage), [shapes / "circle" / "000.png", shapes / "square" / "001.png"])
-    assert {r["label"] for r in rows} <= set(names) and set(rows[0]["probabilities"]) == set(names)
+    answers = read_files(load_classifier(mlpackage), [shapes / "circle" / "000.png", shapes / "square" / "001.png"])
+    assert {a.label for a in answers} <= set(names) and set(answers[0].probabilities) == set(names)
 
-    client = TestClient(create_app(load_onnx(resolve_onnx(shapes_run.path))))
+    client = TestClient(create_app(load_served_model(served_model_path(shapes_run.path))))
     assert client.get("/api/model").json()["labels"] == names
     body = client.post("/api/predict", files={"file": ("c.png", (shapes / "circle" / "002.png").read_bytes(),
                                                        "image/png")}).json()

@@ -8,7 +8,6 @@ import os
 import shutil
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -17,16 +16,12 @@ from PIL import Image, ImageDraw
 from digitkit import ConfigError, DigitkitError
 from digitkit.cli import main
 from digitkit.data.normalize import MAX_PIXELS, WORK_SIZE, BlankImage, NormalizeError, load_image, normalize
-from digitkit.predict import expand_inputs, predict_files
+from digitkit.predict import Answer, labelled_inputs, read_files, save_inputs
 
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory, tiny_mnist_dir):
-    from digitkit.train import TrainConfig, train
-
-    config = TrainConfig.from_preset("fast", limit=600, batch_size=64, epochs=1, val_size=100, name="h",
-                                     runs_dir=str(tmp_path_factory.mktemp("runs")), data_dir=str(tiny_mnist_dir))
-    return train(config, quiet=True)
+def run(trained_run):
+    return trained_run
 
 
 def png_bytes(image: Image.Image, fmt: str = "PNG", **kwargs) -> bytes:
@@ -120,9 +115,9 @@ def test_a_bad_file_never_aborts_the_batch(tmp_path, run):
     truncated = png_bytes(good)
     (tmp_path / "cut.png").write_bytes(truncated[: len(truncated) // 2])
     paths = [tmp_path / n for n in ("a.png", "lab.tif", "empty.png", "folder.png", "blank.png", "cut.png")]
-    rows = predict_files(load_classifier(run.path), paths)
-    assert "label" in rows[0] and "label" in rows[1]
-    assert all("error" in r for r in rows[2:]), rows
+    answers = read_files(load_classifier(run.path), paths)
+    assert isinstance(answers[0], Answer) and isinstance(answers[1], Answer)
+    assert all(isinstance(a, str) for a in answers[2:]), answers  # each file's own error
 
 
 def test_save_input_never_overwrites(tmp_path, run):
@@ -133,9 +128,10 @@ def test_save_input_never_overwrites(tmp_path, run):
     seen = tmp_path / "seen"
     seen.mkdir()
     (seen / "a.png").write_bytes(b"the user's own file")
-    rows = predict_files(load_classifier(run.path), [tmp_path / "a.png", tmp_path / "a.jpg"], save_input=seen)
+    paths = [tmp_path / "a.png", tmp_path / "a.jpg"]
+    written = save_inputs(paths, read_files(load_classifier(run.path), paths), seen)
     assert (seen / "a.png").read_bytes() == b"the user's own file"
-    saved = {Path(r["input_saved"]).name for r in rows}
+    saved = {path.name for path in written}
     assert len(saved) == 2 and "a.png" not in saved
     assert all(Image.open(seen / name).size == (28, 28) for name in saved)
 
@@ -145,7 +141,7 @@ def test_recursive_globs_do_not_follow_symlink_loops(tmp_path):
     thin_drawing(50).save(tmp_path / "d" / "x.png")
     os.symlink(tmp_path / "d", tmp_path / "d" / "loop")
     os.symlink(tmp_path, tmp_path / "d" / "up")
-    assert expand_inputs([str(tmp_path / "**" / "*.png")]) == [tmp_path / "d" / "x.png"]
+    assert labelled_inputs([str(tmp_path / "**" / "*.png")]) == [(tmp_path / "d" / "x.png", None)]
 
 
 def test_brackets_in_file_names_are_printed_as_they_are(tmp_path, run, capsys, monkeypatch):

@@ -23,12 +23,8 @@ from digitkit.verify import Reference, verify  # noqa: E402
 
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory, tiny_mnist_dir):
-    from digitkit.train import TrainConfig, train
-
-    config = TrainConfig.from_preset("fast", limit=1200, batch_size=64, epochs=2, val_size=200, name="lite",
-                                     runs_dir=str(tmp_path_factory.mktemp("runs")), data_dir=str(tiny_mnist_dir))
-    return train(config, quiet=True)
+def run(trained_run):
+    return trained_run
 
 
 @pytest.fixture(scope="module")
@@ -69,11 +65,11 @@ def test_metadata_travels_in_the_file(run, exported):
     metrics = json.loads((run.path / "metrics.json").read_text())
     for precision, path in exported.items():
         meta = litert_metadata(path.read_bytes())
-        assert meta["labels"] == [str(d) for d in range(10)] and meta["run"] == "lite" and meta["dataset"] == "mnist"
+        assert meta["labels"] == [str(d) for d in range(10)] and meta["run"] == run.name and meta["dataset"] == "mnist"
         assert meta["precision"] == precision and "white ink on black" in meta["input"]
         assert meta["test_accuracy"] == pytest.approx(metrics["test_accuracy"], abs=1e-4)
         model = LiteRTClassifier(path)
-        assert model.name == "lite" and model.labels == meta["labels"] and model.format == "litert"
+        assert model.name == run.name and model.labels == meta["labels"] and model.format == "litert"
 
 
 def test_smaller_variants_are_smaller(exported):
@@ -96,7 +92,7 @@ def test_verified_on_all_10000_test_images(exported, full_test_reference):
 def test_cli_verify_predict_and_variants_table(run, exported, tmp_path, capsys):
     assert main(["verify", str(exported["fp16"]), "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
-    assert report["passed"] and report["against"] == "lite"
+    assert report["passed"] and report["against"] == run.name
     from PIL import Image
 
     from digitkit.data import load_dataset
@@ -119,11 +115,11 @@ def test_cli_verify_predict_and_variants_table(run, exported, tmp_path, capsys):
 def test_served_from_a_tflite_file(exported):
     from fastapi.testclient import TestClient
 
-    from digitkit.serve import create_app, load_onnx, resolve_onnx
+    from digitkit.serve import create_app, load_served_model, served_model_path
 
-    path = resolve_onnx(exported["fp32"])
+    path = served_model_path(exported["fp32"])
     assert path == exported["fp32"]
-    client = TestClient(create_app(load_onnx(path)))
+    client = TestClient(create_app(load_served_model(path)))
     assert client.get("/api/model").json()["format"] == "litert"
     image = np.zeros((28, 28), np.uint8)
     image[6:22, 12:16] = 255

@@ -8,7 +8,7 @@ from scipy import ndimage
 
 from digitkit.classifier import load_classifier
 from digitkit.cli import main
-from digitkit.predict import expand_inputs, predict_files
+from digitkit.predict import labelled_inputs, read_files, save_inputs
 from digitkit.data.normalize import FIELD, NormalizeError, load_image, normalize
 
 VECTORS = json.loads((Path(__file__).parents[1] / "docs" / "preprocessing_vectors.json").read_text())
@@ -117,12 +117,8 @@ def test_decompression_bomb_is_refused(tmp_path):
 
 
 @pytest.fixture(scope="module")
-def keras_run(tmp_path_factory, tiny_mnist_dir):
-    from digitkit.train import TrainConfig, train
-
-    config = TrainConfig.from_preset("fast", limit=1200, batch_size=64, epochs=2, val_size=200, name="p",
-                                     runs_dir=str(tmp_path_factory.mktemp("runs")), data_dir=str(tiny_mnist_dir))
-    return train(config, quiet=True)
+def keras_run(trained_run):
+    return trained_run
 
 
 def test_predict_files_reports_errors_per_file(tmp_path, mnist, keras_run):
@@ -130,14 +126,16 @@ def test_predict_files_reports_errors_per_file(tmp_path, mnist, keras_run):
     digit_image(mnist, 1).convert("RGB").save(tmp_path / "b.jpg")
     Image.new("L", (10, 10), 255).save(tmp_path / "blank.png")
     (tmp_path / "notes.txt").write_text("skip me: not an image suffix")
-    paths = expand_inputs([str(tmp_path), str(tmp_path / "missing.png")])
+    paths = [p for p, _ in labelled_inputs([str(tmp_path), str(tmp_path / "missing.png")])]
     assert [p.name for p in paths] == ["a.png", "b.jpg", "blank.png", "missing.png"]
-    rows = predict_files(load_classifier(keras_run.path), paths, top=3, save_input=tmp_path / "seen")
-    assert [("error" in r) for r in rows] == [False, False, True, True]
-    assert rows[0]["label"] in "0123456789" and len(rows[0]["probabilities"]) == 10
-    assert sum(rows[0]["probabilities"].values()) == pytest.approx(1, abs=1e-4)
-    assert rows[0]["confidence"] == max(rows[0]["probabilities"].values())
-    assert len(rows[0]["top"]) == 3
+    answers = read_files(load_classifier(keras_run.path), paths, top=3)
+    save_inputs(paths, answers, tmp_path / "seen")
+    assert [isinstance(a, str) for a in answers] == [False, False, True, True]
+    first = answers[0]
+    assert first.label in "0123456789" and len(first.probabilities) == 10
+    assert sum(first.probabilities.values()) == pytest.approx(1, abs=1e-4)
+    assert first.confidence == max(first.probabilities.values())
+    assert len(first.top) == 3
     saved = np.asarray(Image.open(tmp_path / "seen" / "a.png"))
     assert saved.shape == (28, 28)
 
@@ -196,11 +194,11 @@ def test_exported_models_predict_like_keras(tmp_path, mnist, keras_run):
 
     for i in range(4):
         digit_image(mnist, i).save(tmp_path / f"{i}.png")
-    paths = expand_inputs([str(tmp_path)])
-    reference = predict_files(load_classifier(keras_run.model_path), paths)
+    paths = [p for p, _ in labelled_inputs([str(tmp_path)])]
+    reference = read_files(load_classifier(keras_run.model_path), paths)
     for fmt in ("onnx", "coreml"):
         model = export(keras_run.path, fmt)
-        rows = predict_files(load_classifier(model), paths)
-        assert [r["label"] for r in rows] == [r["label"] for r in reference]
-        for r, ref in zip(rows, reference):
-            assert r["confidence"] == pytest.approx(ref["confidence"], abs=1e-4)
+        answers = read_files(load_classifier(model), paths)
+        assert [a.label for a in answers] == [a.label for a in reference]
+        for a, ref in zip(answers, reference):
+            assert a.confidence == pytest.approx(ref.confidence, abs=1e-4)

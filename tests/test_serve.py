@@ -6,12 +6,12 @@ import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
 
-from digitkit.serve import MAX_BODY_BYTES, create_app, load_onnx, resolve_onnx
+from digitkit.serve import MAX_BODY_BYTES, create_app, load_served_model, served_model_path
 
 
 @pytest.fixture(scope="module")
 def client(onnx_model):
-    return TestClient(create_app(load_onnx(resolve_onnx(onnx_model))))
+    return TestClient(create_app(load_served_model(served_model_path(onnx_model))))
 
 
 def png(array) -> bytes:
@@ -128,7 +128,7 @@ def test_missing_model_file(tmp_path):
     from digitkit import DigitkitError
 
     with pytest.raises(DigitkitError, match="not found"):
-        resolve_onnx(tmp_path / "none.onnx")
+        served_model_path(tmp_path / "none.onnx")
 
 
 def test_taken_port_is_a_clear_error():

@@ -16,13 +16,13 @@ from digitkit import DigitkitError
 from digitkit.serve import app as app_module
 from digitkit.serve import server as server_module
 from digitkit.serve.app import MAX_BODY_BYTES, create_app
-from digitkit.predict import resolve_onnx
-from digitkit.serve.server import load_onnx
+from digitkit.predict import served_model_path
+from digitkit.serve.server import load_served_model
 
 
 @pytest.fixture(scope="module")
 def classifier(onnx_model):
-    return load_onnx(resolve_onnx(onnx_model))
+    return load_served_model(served_model_path(onnx_model))
 
 
 @pytest.fixture(scope="module")
@@ -227,5 +227,5 @@ def test_serving_a_run_leaves_no_temporary_folders(tmp_path, onnx_model, monkeyp
 
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     run = onnx_model.parent
-    assert resolve_onnx(run).parent == run  # the run's own export, reused, not a temporary copy
+    assert served_model_path(run).parent == run  # the run's own export, reused, not a temporary copy
     assert not any(tmp_path.iterdir())

@@ -17,7 +17,8 @@ from browser_helpers import (ANSWER_PROBE, ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, L
 from fastapi.testclient import TestClient
 from PIL import Image, ImageDraw
 
-from digitkit.serve.teach import MIN_PER_CLASS, Trainer, Workspace
+from digitkit.teach import MIN_PER_CLASS, Trainer, Workspace
+from digitkit.teach.trainer import finished_state
 from digitkit.serve.teach_app import create_teach_app
 
 
@@ -125,16 +126,29 @@ def test_api_from_empty_workspace_to_a_downloaded_model(teach, tmp_path):
     report = json.loads(verified.stdout)
     assert report["passed"] and report["images"] == state["test_images"]
     # After a restart the page finds the same model.
-    reread = Trainer.__new__(Trainer)
-    assert Trainer._finished_state(reread, workspace.latest_run())["coreml"] == state["coreml"]
+    assert finished_state(workspace.latest_run())["coreml"] == state["coreml"]
 
 
-def test_cancel(teach):
-    workspace, trainer, client = teach
+@pytest.fixture(scope="module")
+def ready_to_train(tmp_path_factory, onnx_model):
+    """A workspace of three classes with enough drawings to train, of its own (no test depends on
+    another having filled one)."""
+    workspace = Workspace(tmp_path_factory.mktemp("teach") / "ready")
+    rng = np.random.default_rng(2)
+    for name in ("circle", "line", "cross"):
+        workspace.add_class(name)
+        for _ in range(MIN_PER_CLASS):
+            workspace.add_example(name, drawing(name, rng))
+    trainer = Trainer(workspace, str(onnx_model.parent))
+    yield workspace, trainer, TestClient(create_teach_app(workspace, trainer))
+    trainer.close()
+
+
+def test_cancel(ready_to_train):
+    workspace, trainer, client = ready_to_train
     wait_for(client, lambda s: s["status"] == "idle")
     assert client.post("/api/teach/cancel").status_code == 409  # nothing to cancel
-    if not workspace.check_trainable():
-        pytest.skip("needs the workspace of the previous test")
+    assert workspace.check_trainable()
     assert client.post("/api/teach/train").status_code == 202
     wait_for(client, lambda s: s["status"] == "training" and s.get("fraction", 0) > 0)
     asked = time.time()
@@ -145,10 +159,11 @@ def test_cancel(teach):
     assert not list(workspace.runs.glob(".*partial*"))
 
 
-def test_cross_origin_requests_change_nothing(teach):
+def test_cross_origin_requests_change_nothing(ready_to_train):
     """A page of another site can send forms, multipart uploads and text/plain bodies without a
     preflight: every state-changing endpoint refuses them (403), and nothing changes."""
-    workspace, trainer, client = teach
+    workspace, trainer, client = ready_to_train
+    wait_for(client, lambda s: s["status"] == "idle")
     before = Workspace(workspace.root).classes()
     evil = {"Origin": "http://evil.example"}
     name, file = before[0]["name"], before[0]["examples"][0]

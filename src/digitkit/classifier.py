@@ -21,13 +21,11 @@ from digitkit import DigitkitError
 from digitkit.runs import MODEL_FILE, Run, load_keras_model, number_or_none
 
 INPUT_SIZE = (28, 28)
-MODEL_SUFFIXES = (".keras", ".onnx", ".tflite", ".mlpackage", ".mlmodel")
 # What the top probability means to a person. digitkit's digit models learn drawings that are not
 # digits as equal probabilities (train._loss), so a top class below NOT_A_CLASS_BELOW is "that is not
 # a digit at all"; between it and SURE_ABOVE the answer is shown "not sure", with the runner-up.
 SURE_ABOVE = 0.9
 NOT_A_CLASS_BELOW = 0.5
-VERDICTS = ("sure", "not sure", "not a class")
 
 
 def verdict(confidence: float) -> str:
@@ -39,7 +37,7 @@ def verdict(confidence: float) -> str:
 
 def not_a_class_message(labels: list[str]) -> str:
     """What the page, the CLI and the app say for a drawing of no class."""
-    return "That doesn't look like a digit" if list(labels) == [str(d) for d in range(10)] else \
+    return "That doesn't look like a digit" if list(labels) == DIGIT_LABELS else \
         "That doesn't look like any of the classes"
 
 
@@ -71,6 +69,29 @@ def _check_output(path, probs: np.ndarray, labels: list[str]) -> np.ndarray:
     return probs.astype(np.float32, copy=False)
 
 
+DIGIT_LABELS = [str(d) for d in range(10)]
+
+
+def _labels_from_metadata(path, labels: list[str] | None, width) -> list[str]:
+    """The labels an exported file records (ONNX and LiteRT metadata); a file without them must have
+    the ten digits' outputs. ``width``: how many values the model outputs per image, if known."""
+    if labels is None and width != 10:
+        raise DigitkitError(f"{path}: no 'labels' in the model's metadata, and its {width} outputs are not "
+                            "the ten digits; export it with digitkit (which records the labels)")
+    labels = _check_labels(path, labels if labels is not None else DIGIT_LABELS)
+    if isinstance(width, int) and width != len(labels):
+        raise DigitkitError(f"{path}: the model outputs {width} values for {len(labels)} labels")
+    return labels
+
+
+def _accuracy(value) -> float | None:
+    """A test accuracy from metadata (a number or its text), or None."""
+    try:
+        return number_or_none(float(value)) if value is not None and not isinstance(value, bool) else None
+    except (TypeError, ValueError):
+        return None
+
+
 def _check_labels(path, labels) -> list[str]:
     if len(labels) < 2 or len(set(labels)) != len(labels) or not all(isinstance(v, str) and v for v in labels):
         raise DigitkitError(f"{path}: the model's class labels {labels!r} are not at least two distinct names")
@@ -83,7 +104,7 @@ class KerasClassifier:
 
     model: object
     name: str
-    labels: list[str] = field(default_factory=lambda: [str(d) for d in range(10)])
+    labels: list[str] = field(default_factory=lambda: list(DIGIT_LABELS))
     dataset: str = "mnist"
     test_accuracy: float | None = None
     run: Run | None = None
@@ -145,17 +166,8 @@ class OnnxClassifier:
                                 f"reads float [batch, 1, {INPUT_SIZE[0]}, {INPUT_SIZE[1]}] images")
         self.input_name = inputs[0].name
         width = outputs[0].shape[-1] if outputs[0].shape else None
-        if "labels" not in props and width != 10:
-            raise DigitkitError(f"{self.path}: no 'labels' in the model's metadata, and its {width} outputs are not "
-                                "the ten digits; export it with digitkit (which records the labels)")
-        self.labels = _check_labels(self.path, props["labels"].split(",") if "labels" in props else
-                                    [str(d) for d in range(10)])
-        if isinstance(width, int) and width != len(self.labels):
-            raise DigitkitError(f"{self.path}: the model outputs {width} values for {len(self.labels)} labels")
-        try:
-            self.test_accuracy = number_or_none(float(props.get("test_accuracy", "nan")))
-        except ValueError:
-            self.test_accuracy = None
+        self.labels = _labels_from_metadata(self.path, props["labels"].split(",") if "labels" in props else None, width)
+        self.test_accuracy = _accuracy(props.get("test_accuracy"))
         self.name = props.get("run", self.path.stem)
 
     @property
@@ -190,10 +202,7 @@ class CoreMLClassifier:
                                 f"digitkit's are {INPUT_SIZE[0]}x{INPUT_SIZE[1]}")
         self.labels = _check_labels(self.path, self.model.class_labels)
         meta = self.model.spec.description.metadata.userDefined
-        try:
-            self.test_accuracy = number_or_none(float(meta.get("test_accuracy", "nan")))
-        except ValueError:
-            self.test_accuracy = None
+        self.test_accuracy = _accuracy(meta.get("test_accuracy"))
         self.name = meta.get("run", self.path.stem)
 
     @property
@@ -269,15 +278,10 @@ class LiteRTClassifier:
                                 f"digitkit reads float32 [1, 1, {INPUT_SIZE[0]}, {INPUT_SIZE[1]}] images")
         width = int(outputs["probabilities"]["shape"][-1])
         labels = meta.get("labels")
-        if not isinstance(labels, list) and width != 10:
-            raise DigitkitError(f"{self.path}: no labels in the model's metadata, and its {width} outputs are not "
-                                "the ten digits; export it with digitkit (which records the labels)")
-        self.labels = _check_labels(self.path, [str(v) for v in labels] if isinstance(labels, list)
-                                    else [str(d) for d in range(10)])
-        if width != len(self.labels):
-            raise DigitkitError(f"{self.path}: the model outputs {width} values for {len(self.labels)} labels")
+        self.labels = _labels_from_metadata(self.path, [str(v) for v in labels] if isinstance(labels, list) else None,
+                                            width)
         value = meta.get("test_accuracy")
-        self.test_accuracy = number_or_none(value) if isinstance(value, (int, float)) else None
+        self.test_accuracy = _accuracy(value) if isinstance(value, (int, float)) else None
         self.name = str(meta.get("run", self.path.stem))
         self._lock = threading.Lock()
 

@@ -11,8 +11,19 @@ import numpy as np
 from digitkit import DigitkitError
 from digitkit.classifier import KerasClassifier
 from digitkit.files import atomic_write_json
-from digitkit.report import save_report_figures, score
+from digitkit.report import confusion_matrix_path, save_report_figures, score
 from digitkit.runs import Run
+
+
+def report_suffix(data=None) -> str:
+    """What names a report's files: "" for the run's own test split, "-<folder>" for a labelled folder."""
+    return "" if data is None else "-" + (Path(data).resolve().name or "data")
+
+
+def report_files(run: Run, data=None) -> tuple[Path, Path]:
+    """The report and its confusion matrix that :func:`evaluate_run` writes into the run."""
+    suffix = report_suffix(data)
+    return run.path / f"evaluation{suffix}.json", confusion_matrix_path(run.path, suffix)
 
 
 def evaluate_run(run_path, data_dir=None, data=None) -> tuple[Run, dict]:
@@ -22,14 +33,15 @@ def evaluate_run(run_path, data_dir=None, data=None) -> tuple[Run, dict]:
     run = trained.run
     if data is None:
         images, labels = run.test_split(data_dir)
-        suffix, source = "", trained.dataset
+        source = trained.dataset
     else:
         images, labels = _labelled_for(trained, data)
-        suffix, source = "-" + (Path(data).resolve().name or "data"), str(Path(data))
+        source = str(Path(data))
+    suffix = report_suffix(data)
     probs = trained.predict(images)
     report = {"run": run.name, "model": run.config.get("model"), "dataset": source,
               **score(probs, labels, trained.labels)}
-    atomic_write_json(run.path / f"evaluation{suffix}.json", report)
+    atomic_write_json(report_files(run, data)[0], report)
     save_report_figures(run.path, images, labels, probs, trained.labels, report, suffix=suffix)
     return run, report
 

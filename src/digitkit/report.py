@@ -70,6 +70,10 @@ def score(probs: np.ndarray, labels: np.ndarray, class_names) -> dict:
     }
 
 
+def confusion_matrix_path(folder: Path, suffix: str = "") -> Path:
+    return Path(folder) / f"confusion_matrix{suffix}.png"
+
+
 def save_report_figures(folder: Path, images: np.ndarray, labels: np.ndarray, probs: np.ndarray,
                         class_names, report: dict, history: list[dict] | None = None, suffix: str = "") -> None:
     """curves.png (with a history), confusion_matrix{suffix}.png and misclassified{suffix}.png."""
@@ -78,5 +82,5 @@ def save_report_figures(folder: Path, images: np.ndarray, labels: np.ndarray, pr
     folder = Path(folder)
     if history:
         plots.training_curves(history, folder / "curves.png")
-    plots.confusion_matrix_figure(np.array(report["confusion_matrix"]), class_names, folder / f"confusion_matrix{suffix}.png")
+    plots.confusion_matrix_figure(np.array(report["confusion_matrix"]), class_names, confusion_matrix_path(folder, suffix))
     plots.misclassified_grid(images, labels, probs, class_names, folder / f"misclassified{suffix}.png")

@@ -79,6 +79,11 @@ class Run:
         """Where a run is built (hidden) before :meth:`publish` moves it into place."""
         return Path(runs_dir) / f".{name}.partial"
 
+    @staticmethod
+    def staged_paths(runs_dir: str | Path, prefix: str = "") -> list[Path]:
+        """The runs being built (or left half-built by a process that stopped) whose names start with ``prefix``."""
+        return sorted(Path(runs_dir).glob(f".{prefix}*.partial"))
+
     @classmethod
     def staging(cls, runs_dir: str | Path, name: str, resume: bool = False) -> "Run":
         """The hidden folder a run is built in: fresh, or (``resume``) the one an interrupted run left."""

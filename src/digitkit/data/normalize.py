@@ -28,7 +28,6 @@ from __future__ import annotations
 import io
 import warnings
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -162,24 +161,33 @@ def ink_map(image: Image.Image) -> tuple[np.ndarray, str]:
     return np.clip((grey - background) / 255, 0, 1), "light-on-dark"
 
 
-def _crop(ink: np.ndarray) -> np.ndarray:
+def _bounds(ink: np.ndarray) -> tuple[int, int, int, int]:
+    """Top, bottom, left, right (exclusive) of the ink's bounding box."""
     rows, cols = np.flatnonzero(ink.any(axis=1)), np.flatnonzero(ink.any(axis=0))
-    return ink[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
+    return int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
 
 
-def _clean(ink: np.ndarray) -> np.ndarray:
+def _clean(ink: np.ndarray) -> tuple[np.ndarray, int, int]:
     """Drop faint ink, a printed form box around the digit, and specks; returns the ink cropped to
-    the bounding box of what is left."""
-    ink = _crop(np.where(ink >= NOISE_FRACTION * ink.max(), ink, 0))  # labelling the crop is cheaper
+    the bounding box of what is left, and that box's top and left in ``ink``."""
+    top = left = 0
+
+    def crop(kept: np.ndarray) -> np.ndarray:  # labelling the crop is cheaper than the whole
+        nonlocal top, left
+        r0, r1, c0, c1 = _bounds(kept)
+        top, left = top + r0, left + c0
+        return kept[r0:r1, c0:c1]
+
+    ink = crop(np.where(ink >= NOISE_FRACTION * ink.max(), ink, 0))
     labels, count = ndimage.label(ink > 0)
     if count > 1 and (box := form_box(labels, count)):
-        ink = _crop(np.where(np.isin(labels, box), 0, ink))
+        ink = crop(np.where(np.isin(labels, box), 0, ink))
         labels, count = ndimage.label(ink > 0)
     if count > 1:
         sizes = np.bincount(labels.reshape(-1))[1:]
         keep = np.flatnonzero(sizes >= SPECK_FRACTION * sizes.max()) + 1
-        ink = _crop(np.where(np.isin(labels, keep), ink, 0))
-    return ink
+        ink = crop(np.where(np.isin(labels, keep), ink, 0))
+    return ink, top, left
 
 
 def form_box(labels: np.ndarray, count: int) -> list[int]:
@@ -248,12 +256,30 @@ def _thicken(ink: np.ndarray) -> np.ndarray:
     return np.maximum(np.pad(ink / ink.max(), pad), grown.astype(np.float32))
 
 
-def normalize(image: Image.Image) -> Normalized:
-    """Normalise one digit image to MNIST's format; raises :class:`BlankImage` if it has no ink."""
+@dataclass
+class Ink:
+    """The ink of an image, found and cleaned: what reading one digit (or several) starts from."""
+
+    ink: np.ndarray  # float32 (h, w) in 0..1, cropped to the cleaned ink's bounding box
+    box: tuple[int, int, int, int]  # that box in the image's pixels (as load_image gives it): x, y, width, height
+    polarity: str  # "dark-on-light", "light-on-dark" or "alpha"
+
+
+def find_ink(image: Image.Image) -> Ink:
+    """Steps 2-3: the image's ink (either polarity, or a transparent canvas's alpha), without faint
+    noise, a printed box around it, or specks; raises :class:`BlankImage` if there is none."""
     ink, polarity = ink_map(image)
     if ink.size == 0 or ink.max() < MIN_CONTRAST:
         raise BlankImage("no digit found: the image is blank")
-    ink = _thicken(_clean(ink))
+    cleaned, top, left = _clean(ink)
+    return Ink(cleaned, (left, top, cleaned.shape[1], cleaned.shape[0]), polarity)
+
+
+def fit_digit(ink: np.ndarray) -> np.ndarray:
+    """Steps 4-6: one piece of ink (float 0..1, cropped to its box) as MNIST draws a digit: thin
+    strokes thickened, the longer side scaled to 20 px, the centre of mass at the centre of 28×28.
+    uint8, white on black; raises :class:`BlankImage` if nothing is left to see at that size."""
+    ink = _thicken(ink)
     scale = BOX / max(ink.shape)
     height, width_px = ink.shape
     size = (max(1, round(width_px * scale)), max(1, round(height * scale)))
@@ -274,8 +300,11 @@ def normalize(image: Image.Image) -> Normalized:
     left = min(max(left, 0), FIELD - small.shape[1])
     field = np.zeros((FIELD, FIELD), np.float32)
     field[top : top + small.shape[0], left : left + small.shape[1]] = small
-    return Normalized(np.round(field * 255).astype(np.uint8), polarity)
+    return np.round(field * 255).astype(np.uint8)
 
 
-def normalize_file(path: str | Path) -> Normalized:
-    return normalize(load_image(path))
+def normalize(image: Image.Image) -> Normalized:
+    """Normalise one digit image to MNIST's format (:func:`find_ink`, then :func:`fit_digit`);
+    raises :class:`BlankImage` if it has no ink."""
+    found = find_ink(image)
+    return Normalized(fit_digit(found.ink), found.polarity)

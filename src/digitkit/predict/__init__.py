@@ -1,6 +1,10 @@
-"""Stage 7: predict. Read real handwriting: normalise image files the way MNIST was made, then
-classify them with any :class:`~digitkit.classifier.Classifier` (run folder, ``.keras``, ``.onnx``
-or Core ML file)."""
+"""Stage 7: predict. Read real handwriting: normalise images the way MNIST was made, then classify
+them with any :class:`~digitkit.classifier.Classifier` (run folder, ``.keras``, ``.onnx``, ``.tflite``
+or Core ML file).
+
+This is the one path from an image to an answer: :func:`read_images` turns images into
+:class:`Answer` values (label, confidence, verdict, top classes, probabilities, the 28×28 input), in
+one batch; the CLI, the server, the Teach page and a notebook only format them."""
 
 from __future__ import annotations
 
@@ -11,14 +15,21 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from collections import Counter
+from dataclasses import dataclass, field
+
 import numpy as np
 from PIL import Image
 
 from digitkit import DigitkitError
-from digitkit.classifier import Classifier, load_classifier, verdict
-from digitkit.data.normalize import IMAGE_SUFFIXES, Normalized, NormalizeError, load_image, normalize
+from digitkit.classifier import Classifier, load_classifier, not_a_class_message, verdict
+from digitkit.data.normalize import IMAGE_SUFFIXES, BlankImage, NormalizeError, load_image, normalize
 from digitkit.files import atomic_write_bytes
 from digitkit.runs import MODEL_FILE, Run, is_run_folder
+
+# What a server or a page needs to read an upload, from this stage (it reaches no further down).
+__all__ = ["Answer", "BlankImage", "NormalizeError", "load_image", "read_images", "read_files", "save_inputs",
+           "load_model", "model_and_images", "labelled_inputs", "served_model_path", "class_tally"]
 
 MAX_FILES = 100_000  # a pattern matching more than this is surely a mistake (or a loop)
 
@@ -40,16 +51,12 @@ def _images_in(folder: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
 
 
-def expand_inputs(items: list[str]) -> list[Path]:
-    """Files as given; folders → their image files (sorted); patterns with * ? [ ] → their matches.
-    A path that exists is taken as it is, even if its name holds * ? or [ ]."""
-    return [path for path, _ in labelled_inputs(items)]
-
-
 def labelled_inputs(items: list[str]) -> list[tuple[Path, str | None]]:
-    """As :func:`expand_inputs`, with the label a file's folder gives it: a folder with no images of
-    its own but class subfolders (the layout ``train --data`` takes) yields the images in each
-    subfolder, labelled with the subfolder's name; everything else is unlabelled (None)."""
+    """Files as given; folders → their image files (sorted); patterns with * ? [ ] → their matches (a
+    path that exists is taken as it is, even if its name holds * ? or [ ]). Each with the label its
+    folder gives it: a folder with no images of its own but class subfolders (the layout ``train
+    --data`` takes) yields the images in each subfolder, labelled with the subfolder's name;
+    everything else is unlabelled (None)."""
     out: list[tuple[Path, str | None]] = []
     for item in items:
         path = Path(item)
@@ -82,15 +89,33 @@ def _is_run(model: Path) -> bool:
     return is_run_folder(model) or (model.name == MODEL_FILE and is_run_folder(model.parent))
 
 
+MODEL_SUFFIXES = (".keras", ".onnx", ".tflite", ".mlpackage", ".mlmodel")
+
+
+def model_and_images(items: list[str]) -> tuple[Path, list[str]]:
+    """``[MODEL] IMAGES...``: the first item is the model when it is a run folder or a model file;
+    otherwise every item is an image (file, folder or pattern) and the model is the newest run, so
+    ``digitkit predict my_digit.png`` works as a newcomer types it."""
+    first = Path(items[0])
+    # A missing first item that is no image nor pattern is a mistyped model: let load_model say so.
+    missing_model = (not first.exists() and len(items) > 1 and first.suffix.lower() not in IMAGE_SUFFIXES
+                     and not any(ch in items[0] for ch in "*?["))
+    if _is_run(first) or (first.suffix.lower() in MODEL_SUFFIXES and first.exists()) or missing_model:
+        if len(items) == 1:
+            raise DigitkitError(f"{items[0]} is a model: give the images to read after it")
+        return first, items[1:]
+    return Run.newest().path, items
+
+
 def load_model(model: str | Path) -> Classifier:
     """The model ``predict`` reads with: a run through its ONNX file (made once, then reused), which
     onnxruntime starts in a fraction of the time torch and Keras take, with the same answers
     (digitkit verify); any other file as it is."""
     model = Path(model)
-    return load_classifier(resolve_onnx(model) if _is_run(model) else model)
+    return load_classifier(served_model_path(model) if _is_run(model) else model)
 
 
-def resolve_onnx(model: str | Path) -> Path:
+def served_model_path(model: str | Path) -> Path:
     """The ONNX file that runs a model: the given .onnx, or a run folder's (or a .keras file's)
     export, made on the fly. A run's own export (``MNISTClassifier.onnx`` in its folder) is reused
     while it is newer than its model.keras, found without loading Keras or torch, so ``predict`` and
@@ -120,22 +145,65 @@ def resolve_onnx(model: str | Path) -> Path:
     return export(trained, "onnx", scratch / own.name)
 
 
-def prepare(source) -> Normalized:
-    """Load (path, bytes or PIL image) and normalise; raises NormalizeError with a per-file reason."""
-    image = source if isinstance(source, Image.Image) else load_image(source)
-    return normalize(image)
+@dataclass
+class Answer:
+    """What a model reads in one image. ``label`` is None when the image has no ink (``message`` says
+    so); ``verdict`` is "sure", "not sure" or "not a class" (``message``: "That doesn't look like a
+    digit"); ``input`` is the 28×28 image the model saw (uint8, white on black)."""
+
+    label: str | None
+    confidence: float = 0.0
+    verdict: str | None = None
+    top: list[tuple[str, float]] = field(default_factory=list)
+    probabilities: dict[str, float] | None = None
+    input: np.ndarray | None = None
+    message: str | None = None
+
+    @classmethod
+    def of(cls, probs: np.ndarray, labels: list[str], top: int = 2, seen: np.ndarray | None = None) -> Answer:
+        order = np.argsort(-probs, kind="stable")
+        confidence = float(probs[order[0]])
+        said = verdict(confidence)
+        return cls(label=labels[order[0]], confidence=confidence, verdict=said,
+                   top=[(labels[i], float(probs[i])) for i in order[:top]],
+                   probabilities={c: float(p) for c, p in zip(labels, probs)}, input=seen,
+                   message=not_a_class_message(labels) if said == "not a class" else None)
+
+    @classmethod
+    def blank(cls, why: str) -> Answer:
+        return cls(label=None, message=why)
+
+    @property
+    def sure(self) -> bool:
+        return self.verdict == "sure"
+
+    def summary(self) -> dict:
+        """The answer as JSON: label, confidence, verdict, probabilities and the top classes."""
+        return {"label": self.label, "confidence": self.confidence, "verdict": self.verdict,
+                "probabilities": self.probabilities, "top": [list(pair) for pair in self.top]}
 
 
-def result_row(name: str, probs: np.ndarray, labels: list[str], top: int = 2) -> dict:
-    order = np.argsort(-probs)
-    return {
-        "file": name,
-        "label": labels[order[0]],
-        "confidence": float(probs[order[0]]),
-        "verdict": verdict(float(probs[order[0]])),
-        "probabilities": {c: float(p) for c, p in zip(labels, probs)},
-        "top": [[labels[i], float(probs[i])] for i in order[:top]],
-    }
+def read_images(classifier: Classifier, images: list[Image.Image], top: int = 2) -> list[Answer]:
+    """One :class:`Answer` per image, all read in one batch; an image without ink answers "no digit
+    found" (label None). An image that cannot be normalised raises :class:`NormalizeError`."""
+    fields: list[np.ndarray | Answer] = []
+    for image in images:
+        try:
+            fields.append(normalize(image).image)
+        except BlankImage as err:
+            fields.append(Answer.blank(str(err)))
+    return _answer(classifier, fields, top)
+
+
+def _answer(classifier: Classifier, fields: list, top: int) -> list:
+    """``fields`` with each 28×28 input replaced by the model's answer to it (one batch); anything
+    else (a blank answer, an error) stays as it is."""
+    ready = [i for i, item in enumerate(fields) if isinstance(item, np.ndarray)]
+    out = list(fields)
+    if ready:
+        for i, probs in zip(ready, classifier.predict(np.stack([fields[i] for i in ready]))):
+            out[i] = Answer.of(probs, classifier.labels, top, fields[i])
+    return out
 
 
 def _free_name(folder: Path, stem: str, taken: set[str]) -> Path:
@@ -148,38 +216,47 @@ def _free_name(folder: Path, stem: str, taken: set[str]) -> Path:
     return folder / candidate
 
 
-def predict_files(classifier: Classifier, paths: list[Path], top: int = 2,
-                  save_input: str | Path | None = None) -> list[dict]:
-    """One result dict per path, in order: a prediction, or ``{"file", "error"}`` for that file alone."""
-    if save_input is not None:
-        save_input = Path(save_input)
-        try:
-            save_input.mkdir(parents=True, exist_ok=True)
-        except OSError as err:
-            raise DigitkitError(f"cannot create {save_input} ({err.strerror})") from None
-    rows: list[dict] = [{} for _ in paths]
-    ready, images, taken = [], [], set()
-    for i, path in enumerate(paths):
+def read_files(classifier: Classifier, paths: list[Path], top: int = 2) -> list[Answer | str]:
+    """One answer per path, in order, or the reason (a string) that file alone could not be read."""
+    fields: list[np.ndarray | str] = []
+    for path in paths:
         try:
             if not path.is_file():
                 raise NormalizeError("file not found" if not path.exists() else "not a file")
-            normalized = prepare(path)
-        except NormalizeError as err:
-            rows[i] = {"file": str(path), "error": str(err)}
-            continue
+            fields.append(normalize(load_image(path)).image)
+        except NormalizeError as err:  # a blank file too: predict reads one digit per file
+            fields.append(str(err))
         except OSError as err:  # unreadable (permissions, I/O): this file only
-            rows[i] = {"file": str(path), "error": f"cannot read ({err.strerror or err})"}
+            fields.append(f"cannot read ({err.strerror or err})")
+    return _answer(classifier, fields, top)
+
+
+def save_inputs(paths: list[Path], answers: list[Answer | str], folder: str | Path) -> list[Path | None]:
+    """Write the 28×28 image each file became into ``folder`` (``stem.png``, never over a file that
+    is there); the path written for each answer, None where there was none."""
+    folder = Path(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise DigitkitError(f"cannot create {folder} ({err.strerror})") from None
+    taken: set[str] = set()
+    saved: list[Path | None] = []
+    for path, answer in zip(paths, answers):
+        if not isinstance(answer, Answer) or answer.input is None:
+            saved.append(None)
             continue
-        if save_input is not None:
-            saved = _free_name(save_input, path.stem, taken)
-            png = io.BytesIO()
-            Image.fromarray(normalized.image).save(png, "PNG")
-            atomic_write_bytes(saved, png.getvalue())
-            rows[i]["input_saved"] = str(saved)
-        ready.append(i)
-        images.append(normalized.image)
-    if images:
-        probs = classifier.predict(np.stack(images))
-        for i, p in zip(ready, probs):
-            rows[i] = result_row(str(paths[i]), p, classifier.labels, top) | rows[i]
-    return rows
+        png = io.BytesIO()
+        Image.fromarray(answer.input).save(png, "PNG")
+        saved.append(_free_name(folder, path.stem, taken))
+        atomic_write_bytes(saved[-1], png.getvalue())
+    return saved
+
+
+def class_tally(rows: list[tuple[Answer | str, str | None]]) -> dict[str, tuple[int, int]]:
+    """For answers whose right class is known: {class: (right, of)}."""
+    right, seen = Counter(), Counter()
+    for answer, expected in rows:
+        if expected is not None:
+            seen[expected] += 1
+            right[expected] += isinstance(answer, Answer) and answer.label == expected
+    return {name: (right[name], seen[name]) for name in sorted(seen)}

@@ -33,8 +33,8 @@ from PIL import Image
 from pydantic import BaseModel, Field
 
 import digitkit
-from digitkit.classifier import NOT_A_CLASS_BELOW, SURE_ABOVE, Classifier, not_a_class_message, verdict
-from digitkit.data.normalize import BlankImage, NormalizeError, load_image, normalize
+from digitkit.classifier import NOT_A_CLASS_BELOW, SURE_ABOVE, Classifier
+from digitkit.predict import Answer, NormalizeError, load_image, read_images
 from digitkit.serve.access import TokenGate, document_security
 
 MAX_BODY_BYTES = 2 * 1024 * 1024
@@ -47,6 +47,11 @@ INPUT_CONTRACT = {
     "normalisation": "crop to the ink, fit 20x20, centre of mass at (14, 14), white on black (docs/preprocessing.md)",
     "model_input": "float32 [batch, 1, 28, 28], pixel/255",
 }
+
+
+# The request body of every endpoint that takes an image file (OpenAPI).
+IMAGE_UPLOAD = {"multipart/form-data": {"schema": {"type": "object", "properties": {
+    "file": {"type": "string", "format": "binary"}}, "required": ["file"]}}}
 
 
 class Prediction(BaseModel):
@@ -63,6 +68,12 @@ class Prediction(BaseModel):
     normalized: list[list[int]] | None = Field(description="the 28x28 image the model saw (0..255)")
     message: str | None = Field(default=None, description="why there is no label, or that the drawing is not a class")
 
+    @classmethod
+    def of(cls, answer: Answer) -> "Prediction":
+        return cls(label=answer.label, confidence=answer.confidence, sure=answer.sure, verdict=answer.verdict,
+                   top=answer.top or None, probabilities=answer.probabilities,
+                   normalized=None if answer.input is None else answer.input.tolist(), message=answer.message)
+
 
 class ModelInfo(BaseModel):
     name: str
@@ -78,7 +89,7 @@ class Problem(BaseModel):
     detail: str
 
 
-def _problem(status: int, detail: str) -> JSONResponse:
+def problem(status: int, detail: str) -> JSONResponse:
     return JSONResponse({"detail": detail}, status_code=status)
 
 
@@ -161,7 +172,7 @@ class BodyLimit:
             if refused == "large":
                 await self._refuse(scope, receive, send, 413, self._too_big())
             elif refused == "slow":
-                await _problem(408, f"the request body did not arrive within {BODY_SECONDS:.0f} s")(
+                await problem(408, f"the request body did not arrive within {BODY_SECONDS:.0f} s")(
                     scope, receive, send)
             else:
                 raise
@@ -181,7 +192,7 @@ class BodyLimit:
                     more = message.get("more_body", False)
         except TimeoutError:
             pass
-        await _problem(status, detail)(scope, receive, send)
+        await problem(status, detail)(scope, receive, send)
 
 
 class BodyRefused(Exception):
@@ -213,7 +224,7 @@ class HostCheck:
         if scope["type"] == "http":
             host = dict(scope["headers"]).get(b"host", b"").decode("latin-1")
             if not host or not self.allows(host):
-                response = _problem(400, f"Host {host!r} is not allowed; open the server by its IP address or "
+                response = problem(400, f"Host {host!r} is not allowed; open the server by its IP address or "
                                          "localhost, or start it with --allow-host NAME")
                 return await response(scope, receive, send)
         await self.app(scope, receive, send)
@@ -237,7 +248,7 @@ class OriginCheck:
             host = headers.get(b"host", b"").decode("latin-1").lower()
             source = headers.get(b"origin") or headers.get(b"referer")
             if source is not None and not self.same_origin(source.decode("latin-1"), host):
-                response = _problem(403, "cross-origin request refused: only this server's own pages may change "
+                response = problem(403, "cross-origin request refused: only this server's own pages may change "
                                          "its state")
                 return await response(scope, receive, send)
         await self.app(scope, receive, send)
@@ -249,21 +260,8 @@ class OriginCheck:
 
 
 def predict_image(classifier: Classifier, image: Image.Image) -> Prediction:
-    """Normalise and classify one image (CPU work: called in a worker thread)."""
-    try:
-        normalized = normalize(image).image
-    except BlankImage as err:
-        return Prediction(label=None, confidence=0.0, probabilities=None, normalized=None, message=str(err))
-    probs = classifier.predict(normalized[None])[0]
-    order = np.argsort(-probs)
-    labels = classifier.labels
-    confidence = float(probs[order[0]])
-    said = verdict(confidence)
-    return Prediction(label=labels[order[0]], confidence=confidence, sure=said == "sure", verdict=said,
-                      message=not_a_class_message(labels) if said == "not a class" else None,
-                      top=[(labels[i], float(probs[i])) for i in order[:2]],
-                      probabilities={label: float(p) for label, p in zip(labels, probs)},
-                      normalized=normalized.tolist())
+    """Read one image (CPU work: called in a worker thread)."""
+    return Prediction.of(read_images(classifier, [image])[0])
 
 
 class UploadError(Exception):
@@ -303,16 +301,16 @@ def app_skeleton(page: str, allowed_hosts: set[str] | None, token: str | None = 
 
     @app.exception_handler(UploadError)
     async def bad_upload(request: Request, exc: UploadError):
-        return _problem(422, str(exc))
+        return problem(422, str(exc))
 
     @app.exception_handler(RequestValidationError)
     async def bad_parameter(request: Request, exc: RequestValidationError):
         # The same {"detail": "..."} as every other 4xx here, saying which part of the request is wrong.
-        return _problem(422, "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()))
+        return problem(422, "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()))
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception):  # never a traceback to the client
-        return _problem(500, f"internal error ({type(exc).__name__})")
+        return problem(500, f"internal error ({type(exc).__name__})")
 
     @app.get("/", include_in_schema=False)
     async def index():
@@ -341,8 +339,7 @@ def create_app(classifier: Classifier, allowed_hosts: set[str] | None = None, to
               responses={400: {"model": Problem}, 403: {"model": Problem}, 408: {"model": Problem}, 413: {"model": Problem},
                          415: {"model": Problem}, 422: {"model": Problem}},
               openapi_extra={"requestBody": {"content": {
-                  "multipart/form-data": {"schema": {"type": "object", "properties": {
-                      "file": {"type": "string", "format": "binary"}}, "required": ["file"]}},
+                  **IMAGE_UPLOAD,
                   "application/json": {"schema": {"type": "object", "properties": {"pixels": {
                       "type": "array", "minItems": 28, "maxItems": 28, "description": "28 rows of 28 grey levels",
                       "items": {"type": "array", "minItems": 28, "maxItems": 28,
@@ -357,19 +354,19 @@ def create_app(classifier: Classifier, allowed_hosts: set[str] | None = None, to
                 try:
                     image = pixels_image(_parse_json(body))
                 except json.JSONDecodeError as err:
-                    return _problem(422, f"malformed JSON ({err.msg} at position {err.pos})")
+                    return problem(422, f"malformed JSON ({err.msg} at position {err.pos})")
                 except RecursionError:
-                    return _problem(422, "malformed JSON (nested too deeply)")
+                    return problem(422, "malformed JSON (nested too deeply)")
                 except (ValueError, UnicodeDecodeError) as err:
-                    return _problem(422, str(err))
+                    return problem(422, str(err))
             elif content_type == "multipart/form-data":
                 image = await in_thread(load_image, await read_upload(request))
             else:
-                return _problem(415, "send multipart/form-data with an image in field 'file', "
+                return problem(415, "send multipart/form-data with an image in field 'file', "
                                      "or application/json with {\"pixels\": 28x28}")
             return await in_thread(predict_image, classifier, image)
         except NormalizeError as err:
-            return _problem(415, f"not a usable image: {err}")
+            return problem(415, f"not a usable image: {err}")
 
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return app

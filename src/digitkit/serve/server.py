@@ -25,7 +25,7 @@ HEADERS_SECONDS = 10.0  # a connection must send a request's headers within this
 MAX_CONNECTIONS = 1000  # per worker; more get 503 (uvicorn's limit_concurrency)
 
 
-def load_onnx(path: str | Path) -> Classifier:
+def load_served_model(path: str | Path) -> Classifier:
     """The served model (an .onnx file, or a .tflite one in the LiteRT interpreter); one thread per
     session, since each request is one small image."""
     return load_classifier(path, threads=1)
@@ -76,9 +76,12 @@ def _raise_file_limit() -> None:
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
-def check_port(port: int) -> int:
+def check_port(port: int, workers: int = 1) -> int:
+    """A port a server can listen on, and a number of worker processes it can start."""
     if isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535:
         raise DigitkitError(f"port must be from 1 to 65535, got {port}")
+    if workers < 1:
+        raise DigitkitError(f"workers must be at least 1, got {workers}")
     return port
 
 
@@ -112,15 +115,14 @@ def _listening_socket(host: str, port: int) -> socket.socket:
 
 
 def run_server(onnx_path: Path, host: str, port: int, workers: int = 1, allowed_hosts: set[str] | None = None,
-               on_ready=None, token: str | None = None) -> None:
-    """Serve until interrupted (Ctrl-C or SIGTERM)."""
+               on_ready=None, token: str | None = None, classifier: Classifier | None = None) -> None:
+    """Serve until interrupted (Ctrl-C or SIGTERM). ``classifier``: the model at ``onnx_path``,
+    already loaded (a single server process uses it; worker processes load their own)."""
     import uvicorn
 
     from digitkit.serve.app import create_app
 
-    check_port(port)
-    if workers < 1:
-        raise DigitkitError(f"workers must be at least 1, got {workers}")
+    check_port(port, workers)
     _raise_file_limit()
     allowed = set(allowed_hosts or ())
     if workers == 1 or not sys.platform.startswith("linux"):
@@ -128,7 +130,8 @@ def run_server(onnx_path: Path, host: str, port: int, workers: int = 1, allowed_
         sock.listen(2048)
         if on_ready:
             on_ready()
-        config = _uvicorn_config(create_app(load_onnx(onnx_path), allowed, token, port), workers=1)
+        served = classifier or load_served_model(onnx_path)
+        config = _uvicorn_config(create_app(served, allowed, token, port), workers=1)
         uvicorn.Server(config).run(sockets=[sock])
         return
     _listening_socket(host, port).close()  # fail here, clearly, if the port is taken
@@ -166,7 +169,7 @@ def _reuseport_worker(onnx_path: str, host: str, port: int, allowed: set[str], t
     _raise_file_limit()
     sock = _socket(host, port, reuse_port=True)
     sock.listen(2048)
-    config = _uvicorn_config(create_app(load_onnx(onnx_path), allowed, token, port))
+    config = _uvicorn_config(create_app(load_served_model(onnx_path), allowed, token, port))
     uvicorn.Server(config).run(sockets=[sock])
 
 
@@ -175,7 +178,7 @@ def run_teach(workspace_dir: str | Path, init: str | None, host: str, port: int,
     """Serve the Teach page until interrupted; training runs in a worker process."""
     import uvicorn
 
-    from digitkit.serve.teach import Trainer, Workspace
+    from digitkit.teach import Trainer, Workspace
     from digitkit.serve.teach_app import create_teach_app
 
     check_port(port)

@@ -28,9 +28,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from digitkit.classifier import OnnxClassifier
 from digitkit.data.folders import LABEL_REGEX
-from digitkit.data.normalize import NormalizeError, load_image
-from digitkit.serve.app import STATIC, Prediction, Problem, _problem, app_skeleton, predict_image, read_upload
-from digitkit.serve.teach import MIN_PER_CLASS, TeachError, Trainer, Workspace, zip_folder
+from digitkit.predict import NormalizeError, load_image
+from digitkit.serve.app import IMAGE_UPLOAD, STATIC, Prediction, Problem, app_skeleton, predict_image, problem, read_upload
+from digitkit.teach import MIN_PER_CLASS, TeachError, Trainer, Workspace, zip_folder
 from digitkit.verify import reference_path
 
 EVENT_POLL_SECONDS = 0.2
@@ -71,21 +71,21 @@ def create_teach_app(workspace: Workspace, trainer: Trainer, allowed_hosts: set[
     app, in_thread = app_skeleton("teach.html", allowed_hosts, token, port, title="digitkit teach",
                                   summary="Teach a model your own drawings, try it, download it.",
                                   description=__doc__)
-    loaded: dict[str, OnnxClassifier] = {}
-
-    def model() -> OnnxClassifier:
-        onnx = trainer.snapshot()[1].get("onnx")
-        if not onnx:
-            raise TeachError("there is no trained model yet: press Train first", 409)
-        if onnx not in loaded:
-            loaded.clear()
-            loaded[onnx] = OnnxClassifier(onnx, threads=1)
-        return loaded[onnx]
 
     @app.exception_handler(TeachError)
     async def teach_error(request: Request, exc: TeachError):
-        return _problem(exc.status, str(exc))
+        return problem(exc.status, str(exc))
 
+    _project_routes(app, workspace, trainer, in_thread)
+    _class_routes(app, workspace, in_thread)
+    _training_routes(app, trainer, in_thread)
+    _model_routes(app, workspace, trainer, in_thread)
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    return app
+
+
+def _project_routes(app: FastAPI, workspace: Workspace, trainer: Trainer, in_thread) -> None:
+    """The workspace and the training state, at once and as they change."""
     def project() -> dict:
         version, state = trainer.snapshot()
         return {"classes": workspace.classes(), "state": state, "version": version,
@@ -95,6 +95,10 @@ def create_teach_app(workspace: Workspace, trainer: Trainer, allowed_hosts: set[
     async def get_project() -> dict:
         return await in_thread(project)
 
+
+
+def _class_routes(app: FastAPI, workspace: Workspace, in_thread) -> None:
+    """Classes and their drawings."""
     @app.post("/api/teach/classes", status_code=201, response_model=ClassInfo, responses=problems(408, 409, 415, 422),
               openapi_extra={"requestBody": {"required": True, "content": {"application/json": {
                   "schema": NewClass.model_json_schema()}}}})
@@ -102,7 +106,7 @@ def create_teach_app(workspace: Workspace, trainer: Trainer, allowed_hosts: set[
         """Add a class (JSON {"name": ...} only: a form or text body is refused, as pages of other
         sites could send those)."""
         if request.headers.get("content-type", "").split(";")[0].strip().lower() != "application/json":
-            return _problem(415, 'send JSON {"name": "..."} with Content-Type: application/json')
+            return problem(415, 'send JSON {"name": "..."} with Content-Type: application/json')
         try:
             payload = json.loads(await request.body())
         except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
@@ -113,9 +117,7 @@ def create_teach_app(workspace: Workspace, trainer: Trainer, allowed_hosts: set[
 
     @app.post("/api/teach/classes/{name}/examples", status_code=201, response_model=ExampleAdded,
               response_model_by_alias=True, responses=problems(404, 408, 415, 422),
-              openapi_extra={"requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
-                  "type": "object", "properties": {"file": {"type": "string", "format": "binary"}},
-                  "required": ["file"]}}}}})
+              openapi_extra={"requestBody": {"required": True, "content": IMAGE_UPLOAD}})
     async def add_example(name: str, request: Request):
         """Add a drawing (multipart field ``file``, a PNG) to a class."""
         file = await in_thread(workspace.add_example, name, await read_upload(request, max_fields=4))
@@ -135,6 +137,10 @@ def create_teach_app(workspace: Workspace, trainer: Trainer, allowed_hosts: set[
         await in_thread(workspace.remove_example, name, file)
         return Response(status_code=204)
 
+
+
+def _training_routes(app: FastAPI, trainer: Trainer, in_thread) -> None:
+    """Start and cancel a training (in the trainer's worker process)."""
     @app.post("/api/teach/train", status_code=202, response_model=Accepted, responses=problems(409, 503))
     async def train():
         """Start training on the drawings (in a worker process)."""
@@ -173,10 +179,23 @@ def create_teach_app(workspace: Workspace, trainer: Trainer, allowed_hosts: set[
 
         return StreamingResponse(stream(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
 
+
+
+def _model_routes(app: FastAPI, workspace: Workspace, trainer: Trainer, in_thread) -> None:
+    """Try the trained model, and download it (or the drawings)."""
+    loaded: dict[str, OnnxClassifier] = {}
+
+    def model() -> OnnxClassifier:
+        onnx = trainer.snapshot()[1].get("onnx")
+        if not onnx:
+            raise TeachError("there is no trained model yet: press Train first", 409)
+        if onnx not in loaded:
+            loaded.clear()
+            loaded[onnx] = OnnxClassifier(onnx, threads=1)
+        return loaded[onnx]
+
     @app.post("/api/teach/predict", response_model=Prediction, responses=problems(408, 409, 415, 422),
-              openapi_extra={"requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
-                  "type": "object", "properties": {"file": {"type": "string", "format": "binary"}},
-                  "required": ["file"]}}}}})
+              openapi_extra={"requestBody": {"required": True, "content": IMAGE_UPLOAD}})
     async def try_model(request: Request):
         """Try the trained model on a drawing (multipart field ``file``)."""
         classifier = await in_thread(model)
@@ -185,7 +204,7 @@ def create_teach_app(workspace: Workspace, trainer: Trainer, allowed_hosts: set[
             image = await in_thread(load_image, data)
             return await in_thread(predict_image, classifier, image)
         except NormalizeError as err:
-            return _problem(415, f"not a usable image: {err}")
+            return problem(415, f"not a usable image: {err}")
 
     @app.get("/api/teach/download/{what}", response_class=Response, responses={
         200: {"description": "the Core ML package with its test drawings (zip), the ONNX file, or the drawings (zip)",
@@ -211,7 +230,4 @@ def create_teach_app(workspace: Workspace, trainer: Trainer, allowed_hosts: set[
         blob = await in_thread(zip_folder, Path(path), [reference] if reference.is_file() else [])
         return Response(blob, media_type="application/zip",
                         headers={"Content-Disposition": f'attachment; filename="{Path(path).name}.zip"'})
-
-    app.mount("/static", StaticFiles(directory=STATIC), name="static")
-    return app
 

@@ -16,25 +16,24 @@ from pathlib import Path
 
 import digitkit.models  # noqa: F401  (selects the torch backend before Keras loads)
 import keras
-import numpy as np
 import torch
 import torch.nn.functional as F
 
 from digitkit import ConfigError, DigitkitError, __version__
 from digitkit.classifier import KerasClassifier
-from digitkit.data import load_dataset, split_validation, write_idx
+from digitkit.data import load_dataset, write_idx
 from digitkit.data.folders import dataset_name, load_folder
-from digitkit.data.handwriting import DIGITS, load_extra_digits, load_non_digits, load_part
-from digitkit.files import atomic_path, atomic_write_json
-from digitkit.inference import device, predict_probs, to_tensor
-from digitkit.models import SHIFTS, base_model, build_model, copy_weights, fold_temperature, portable, shift_averaged, shift_images
-from digitkit.report import save_report_figures, score
-from digitkit.runs import MODEL_FILE, TEST_FILES, Run, load_keras_model
+from digitkit.files import atomic_write_json
+from digitkit.inference import device
+from digitkit.models import base_model, build_model, copy_weights
+from digitkit.runs import TEST_FILES, Run
 from digitkit.train import distributed
 from digitkit.train.augment import Augmentation, augment_batch
-from digitkit.train.calibrate import apply_temperature, fit_temperature
-from digitkit.train.twin import TrainingTwin
 from digitkit.train.config import TrainConfig
+from digitkit.train.finish import finish
+from digitkit.train.mix import TrainingData
+from digitkit.train.state import STATE_FILE, Session, TrainState
+from digitkit.train.twin import TrainingTwin
 from digitkit.ui import console, epoch_progress, escape, item_progress, number
 
 
@@ -128,9 +127,6 @@ def train(config: TrainConfig, on_epoch_end=None, quiet: bool = False, on_step=N
     return Run(target)
 
 
-STATE_FILE = "resume-state.pt"
-
-
 def _resumed_config(config: TrainConfig, staged: Path) -> TrainConfig:
     """The settings of the interrupted run (its saved config), to continue it exactly."""
     if not (staged / STATE_FILE).is_file():
@@ -154,196 +150,132 @@ def _load_data(config: TrainConfig, quiet: bool):
     return data
 
 
-MIN_STEPS = 50  # steps per epoch at least: a small dataset is drawn from again (augmented each time)
-
-
-class TrainingData:
-    """The training and validation tensors on the device, and each epoch's order of examples.
-
-    Digit datasets only: with ``config.synthetic`` > 0, every epoch is the dataset's training images
-    plus a fresh random draw from other writers' handwriting (data.handwriting: real pen digits and
-    generated styles, as ``config.writers`` says), that many that they make up the ``synthetic``
-    fraction of the epoch; a tenth of them joins the validation split, so the best epoch and the
-    calibration are chosen on other writers too; with the real pen digits, the calibration writers
-    (never trained on) join the validation split and alone fit the temperature. With
-    ``config.non_digits`` > 0, that fraction of the epoch is drawings that are not digits, labelled
-    one past the last class (see ``_loss``)."""
-
-    def __init__(self, config: TrainConfig, data, dev: torch.device):
-        if data.x_val is not None:
-            x_tr, y_tr, x_val, y_val = data.x_train, data.y_train, data.x_val, data.y_val
-        else:
-            x_tr, y_tr, x_val, y_val = split_validation(data.x_train, data.y_train, config.val_size, config.seed)
-        if config.limit:
-            x_tr, y_tr = x_tr[: config.limit], y_tr[: config.limit]
-        if not len(x_tr):
-            raise DigitkitError("no training images left after the validation split")
-        self.base = len(x_tr)
-        digits = list(data.class_names) == list(DIGITS)
-        synthetic = config.synthetic if digits else 0.0
-        non_digits = config.non_digits if digits else 0.0
-        epoch_size = self.base / (1 - synthetic - non_digits)
-        # Pools after the dataset's images: (first index, size, drawn per epoch).
-        self.pools: list[tuple[int, int, int]] = []
-        self.pool_names: list[str] = []
-        # Which validation images fit the temperature: all, or, where there are some, the writers
-        # training never saw (how sure to be with a new person is what the page and the app show).
-        self.calibration = np.ones(len(x_val), bool)
-        if synthetic > 0:
-            x_ex, y_ex = load_extra_digits(tuple(config.writers.split("+")))
-            # Held out even when the dataset gives no validation images (--val-size 0): the best
-            # epoch and the calibration are then chosen on other writers alone.
-            x_ex_tr, y_ex_tr, x_ex_val, y_ex_val = split_validation(x_ex, y_ex, round(0.1 * len(x_ex)), config.seed)
-            self.pools.append((len(x_tr), len(x_ex_tr), round(epoch_size * synthetic)))
-            self.pool_names.append("other writers")
-            x_tr, y_tr = np.concatenate([x_tr, x_ex_tr]), np.concatenate([y_tr, y_ex_tr])
-            x_val, y_val = np.concatenate([x_val, x_ex_val]), np.concatenate([y_val, y_ex_val])
-            self.calibration = np.zeros(len(x_val), bool)
-            if "pendigits" in config.writers:
-                x_cal, y_cal = load_part("pendigits-calibration")
-                x_val, y_val = np.concatenate([x_val, x_cal]), np.concatenate([y_val, y_cal])
-                self.calibration = np.concatenate([self.calibration, np.ones(len(x_cal), bool)])
-            else:
-                self.calibration[:] = True
-        if non_digits > 0:
-            x_nd = load_non_digits()
-            self.pools.append((len(x_tr), len(x_nd), round(epoch_size * non_digits)))
-            self.pool_names.append("non-digits")
-            x_tr = np.concatenate([x_tr, x_nd])
-            y_tr = np.concatenate([y_tr, np.full(len(x_nd), data.num_classes, y_tr.dtype)])
-        self.per_epoch_extra = sum(drawn for _, _, drawn in self.pools)
-        self.x_train, self.x_valid = to_tensor(x_tr, dev), to_tensor(x_val, dev)
-        self.y_train, self.y_valid = (torch.from_numpy(a.astype(np.int64)).to(dev) for a in (y_tr, y_val))
-        self.y_val_numpy = y_val
-        self.repeat = max(0, MIN_STEPS * config.batch_size - self.base)
-        self.epoch_size = self.base + self.repeat + self.per_epoch_extra
-
-    def mix(self) -> str:
-        """What each epoch draws besides the dataset, for the progress line."""
-        return "".join(f" + {drawn:,} {name}" for (_, _, drawn), name in zip(self.pools, self.pool_names))
-
-    def epoch_order(self, generator: torch.Generator) -> torch.Tensor:
-        dev = self.x_train.device
-        order = torch.randperm(self.base, device=dev, generator=generator)
-        if self.repeat:
-            order = torch.cat([order, torch.randint(self.base, (self.repeat,), device=dev, generator=generator)])
-        if self.pools:
-            drawn = [first + torch.randint(size, (count,), device=dev, generator=generator)
-                     for first, size, count in self.pools]
-            order = torch.cat([order, *drawn])
-            order = order[torch.randperm(len(order), device=dev, generator=generator)]
-        return order
-
-
 def _train_into(run: Run, config: TrainConfig, data, on_epoch_end, on_step, quiet: bool,
                 ctx: distributed.Context, seconds: dict) -> None:
+    """Set up, resume or start, run the epochs, and (rank 0) finish the run."""
+    session = _set_up(run, config, data, ctx, seconds)
+    state = TrainState.load(run.path / STATE_FILE, session.dev) if config.resume else TrainState()
+    if config.resume:
+        state.restore(session)
+    elif ctx.is_main:
+        _write_run_settings(run, config, data)
+    if not quiet:
+        _announce(session, state.epoch)
+    _run_epochs(run, session, state, on_epoch_end, on_step, quiet)
+    if ctx.is_main:
+        seconds["training"] = state.train_seconds
+        finish(run, session, state.history, quiet, seconds)
+
+
+def _set_up(run: Run, config: TrainConfig, data, ctx: distributed.Context, seconds: dict) -> Session:
+    """The data on the device, the model (fine-tuned from ``config.init``), its optimizer and callbacks."""
     keras.utils.set_random_seed(config.seed)
     dev = device()
     started = time.perf_counter()
     sets = TrainingData(config, data, dev)
     seconds["data"] += time.perf_counter() - started
-    x_train, y_train, x_valid, y_valid = sets.x_train, sets.y_train, sets.x_valid, sets.y_valid
-    validate = len(x_valid) > 0
-    monitor = "val_loss" if validate else "loss"
-
     model = build_model(config.model, data.num_classes)
     if config.init is not None:
         copy_weights(base_model(KerasClassifier.load(config.init).model), model, skip_head=True)
     twin = TrainingTwin(model, sync_batch_norm=ctx.active)
     steps_per_epoch = math.ceil(sets.epoch_size / config.batch_size)
     opt, sched = _optimizer(config, model, steps_per_epoch * config.epochs)
-    aug = Augmentation() if config.augment else None
-    gen = torch.Generator(device=dev).manual_seed(config.seed)
-    checkpoint = run.path / "checkpoint.keras"
-    checkpointer = keras.callbacks.ModelCheckpoint(checkpoint, monitor=monitor, save_best_only=True)
+    monitor = "val_loss" if len(sets.x_valid) else "loss"
+    checkpointer = keras.callbacks.ModelCheckpoint(run.path / "checkpoint.keras", monitor=monitor, save_best_only=True)
     stopper = keras.callbacks.EarlyStopping(monitor=monitor, patience=config.patience)
     callbacks = keras.callbacks.CallbackList([checkpointer, stopper] if ctx.is_main else [], model=model)
-    history: list[dict] = []
-    train_seconds, first_epoch = 0.0, 0
-    callbacks.on_train_begin()
-    if config.resume:
-        state = torch.load(run.path / STATE_FILE, map_location=dev, weights_only=False)
-        model.set_weights(state["weights"])
-        opt.load_state_dict(state["optimizer"])
-        sched.load_state_dict(state["scheduler"])
-        gen.set_state(state["generator"])
-        torch.set_rng_state(state["torch_rng"])
-        history, train_seconds, first_epoch = state["history"], state["train_seconds"], state["epoch"]
-        checkpointer.best, stopper.best, stopper.wait = state["checkpoint_best"], state["early_best"], state["early_wait"]
-    elif ctx.is_main:
-        _write_run_settings(run, config, data)
-    step_module = distributed.wrap(twin, ctx, dev)  # DDP all-reduces the gradients of the ranks
-    if not quiet:
-        mix = sets.mix()
-        resumed = f", resuming after epoch {first_epoch}" if config.resume else ""
-        ranks = f", {ctx.world} processes" if ctx.active else ""
-        console.print(
-            f"Training [bold]{config.model}[/] ({model.count_params():,} parameters) on {escape(data.name)}: "
-            f"{sets.base:,}{mix} train / {len(x_valid):,} validation images per epoch, {config.epochs} epochs, "
-            f"batch {config.batch_size}, device {dev.type}{ranks}{resumed}"
-        )
+    return Session(config, data, sets, model, twin, distributed.wrap(twin, ctx, dev), opt, sched,
+                   torch.Generator(device=dev).manual_seed(config.seed), Augmentation() if config.augment else None,
+                   checkpointer, stopper, callbacks, steps_per_epoch, dev, ctx)
 
-    autocast = mixed_precision(dev, config.precision)
-    if dev.type == "cuda":
+
+def _announce(session: Session, first_epoch: int) -> None:
+    config, ctx, sets = session.config, session.ctx, session.sets
+    resumed = f", resuming after epoch {first_epoch}" if config.resume else ""
+    ranks = f", {ctx.world} processes" if ctx.active else ""
+    console.print(
+        f"Training [bold]{config.model}[/] ({session.model.count_params():,} parameters) on "
+        f"{escape(session.data.name)}: {sets.base:,}{sets.mix()} train / {len(sets.x_valid):,} validation images per "
+        f"epoch, {config.epochs} epochs, batch {config.batch_size}, device {session.dev.type}{ranks}{resumed}"
+    )
+
+
+def _run_epochs(run: Run, session: Session, state: TrainState, on_epoch_end, on_step, quiet: bool) -> None:
+    """Each epoch: its steps, its validation, the callbacks, the state saved (to resume after it)."""
+    config, ctx, model = session.config, session.ctx, session.model
+    if session.dev.type == "cuda":
         torch.backends.cudnn.benchmark = True
     model.stop_training = False
-    for epoch in range(first_epoch, config.epochs):
-        callbacks.on_epoch_begin(epoch)
+    session.callbacks.on_train_begin()
+    for epoch in range(state.epoch, config.epochs):
+        session.callbacks.on_epoch_begin(epoch)
         start = time.perf_counter()
-        order = sets.epoch_order(gen)  # the same on every rank: the generator is seeded alike
-        totals = torch.zeros(4, device=dev)  # loss sum, correct, images of a class, examples (this rank's)
-        with epoch_progress(f"epoch {epoch + 1}/{config.epochs}", steps_per_epoch, disable=quiet) as advance:
-            for step in range(steps_per_epoch):
-                batch = order[step * config.batch_size : (step + 1) * config.batch_size]
-                idx = batch[ctx.rank :: ctx.world]  # this rank's share of the global batch
-                xb, yb = x_train[idx], y_train[idx]
-                if aug is not None:
-                    xb = augment_batch(xb, aug, gen)
-                with autocast:
-                    probs = step_module(xb).float()
-                    loss = _loss(probs, yb, config.label_smoothing)
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-                sched.step()
-                # Accumulate on the device: reading a value back each step would sync.
-                totals[0] += loss.detach() * len(idx)
-                known = yb < probs.shape[1]  # accuracy over the images of a class (non-digits have none)
-                totals[1] += ((probs.detach().argmax(1) == yb) & known).sum()
-                totals[2] += known.sum()
-                totals[3] += len(idx)
-                advance()
-                if on_step is not None and ctx.is_main:
-                    on_step(epoch, step + 1, steps_per_epoch)
-        if dev.type == "cuda":
-            torch.cuda.synchronize()  # so the epoch's time includes its queued GPU work
-        train_seconds += time.perf_counter() - start
-        loss_sum, correct, known, seen = ctx.sum(totals).tolist()
-        logs = {"loss": loss_sum / seen, "accuracy": correct / max(known, 1)}
-        if not math.isfinite(logs["loss"]):
-            raise DigitkitError(f"training diverged in epoch {epoch + 1} (the loss is {logs['loss']}); "
-                                f"lower the learning rate (it was {config.lr})")
-        if validate:
-            logs["val_loss"], logs["val_accuracy"] = _evaluate(twin, x_valid, y_valid, config.label_smoothing)
-        logs |= {"lr": opt.param_groups[0]["lr"], "seconds": train_seconds}
-        history.append({"epoch": epoch + 1, **logs})
+        totals = _train_epoch(session, epoch, on_step, quiet)
+        state.train_seconds += time.perf_counter() - start
+        logs = _epoch_logs(session, totals, epoch) | {"lr": session.opt.param_groups[0]["lr"],
+                                                      "seconds": state.train_seconds}
+        state.history.append({"epoch": epoch + 1, **logs})
         if not quiet:
             shown = "  ".join(f"{k} {number(logs[k])}" for k in ("loss", "accuracy", "val_loss", "val_accuracy") if k in logs)
-            console.print(f"epoch {epoch + 1:>2}/{config.epochs}  {shown}  ({train_seconds:.1f} s)")
+            console.print(f"epoch {epoch + 1:>2}/{config.epochs}  {shown}  ({state.train_seconds:.1f} s)")
         if on_epoch_end is not None and ctx.is_main:
             on_epoch_end(epoch, model, logs)
-        callbacks.on_epoch_end(epoch, logs)
+        session.callbacks.on_epoch_end(epoch, logs)
         if ctx.is_main:
-            _save_state(run.path / STATE_FILE, epoch + 1, model, opt, sched, gen, history, train_seconds,
-                        checkpointer, stopper)
+            state.epoch = epoch + 1
+            state.capture(session).save(run.path / STATE_FILE)
         if ctx.broadcast(bool(model.stop_training)):  # rank 0's early-stopping decision, for all
             if not quiet:
-                console.print(f"Early stopping: {monitor} has not improved for {config.patience} epochs.")
+                console.print(f"Early stopping: {session.monitor} has not improved for {config.patience} epochs.")
             break
-    callbacks.on_train_end()
-    if ctx.is_main:
-        seconds["training"] = train_seconds
-        _finish(run, config, data, sets, history, monitor, validate, dev, quiet, seconds)
+    session.callbacks.on_train_end()
+
+
+def _train_epoch(session: Session, epoch: int, on_step, quiet: bool) -> torch.Tensor:
+    """One epoch's steps; returns this rank's totals: loss sum, correct, images of a class, examples."""
+    config, ctx, sets = session.config, session.ctx, session.sets
+    order = sets.epoch_order(session.gen)  # the same on every rank: the generator is seeded alike
+    totals = torch.zeros(4, device=session.dev)
+    autocast = mixed_precision(session.dev, config.precision)
+    with epoch_progress(f"epoch {epoch + 1}/{config.epochs}", session.steps_per_epoch, disable=quiet) as advance:
+        for step in range(session.steps_per_epoch):
+            batch = order[step * config.batch_size : (step + 1) * config.batch_size]
+            idx = batch[ctx.rank :: ctx.world]  # this rank's share of the global batch
+            xb, yb = sets.x_train[idx], sets.y_train[idx]
+            if session.aug is not None:
+                xb = augment_batch(xb, session.aug, session.gen)
+            with autocast:
+                probs = session.step_module(xb).float()
+                loss = _loss(probs, yb, config.label_smoothing)
+            session.opt.zero_grad(set_to_none=True)
+            loss.backward()
+            session.opt.step()
+            session.sched.step()
+            # Accumulate on the device: reading a value back each step would sync.
+            totals[0] += loss.detach() * len(idx)
+            known = yb < probs.shape[1]  # accuracy over the images of a class (non-digits have none)
+            totals[1] += ((probs.detach().argmax(1) == yb) & known).sum()
+            totals[2] += known.sum()
+            totals[3] += len(idx)
+            advance()
+            if on_step is not None and ctx.is_main:
+                on_step(epoch, step + 1, session.steps_per_epoch)
+    if session.dev.type == "cuda":
+        torch.cuda.synchronize()  # so the epoch's time includes its queued GPU work
+    return totals
+
+
+def _epoch_logs(session: Session, totals: torch.Tensor, epoch: int) -> dict:
+    """The epoch's loss and accuracy over all ranks, and its validation scores."""
+    loss_sum, correct, known, seen = session.ctx.sum(totals).tolist()
+    logs = {"loss": loss_sum / seen, "accuracy": correct / max(known, 1)}
+    if not math.isfinite(logs["loss"]):
+        raise DigitkitError(f"training diverged in epoch {epoch + 1} (the loss is {logs['loss']}); "
+                            f"lower the learning rate (it was {session.config.lr})")
+    if session.validate:
+        logs["val_loss"], logs["val_accuracy"] = _evaluate(session.twin, session.sets.x_valid, session.sets.y_valid,
+                                                           session.config.label_smoothing)
+    return logs
 
 
 def _write_run_settings(run: Run, config: TrainConfig, data) -> None:
@@ -356,83 +288,6 @@ def _write_run_settings(run: Run, config: TrainConfig, data) -> None:
         write_idx(run.path / TEST_FILES[0], data.x_test)
         write_idx(run.path / TEST_FILES[1], data.y_test)
     atomic_write_json(run.path / "config.json", saved)
-
-
-def _save_state(path: Path, epochs_done: int, model, opt, sched, gen, history, train_seconds, checkpointer,
-                stopper) -> None:
-    """Everything to continue the run after ``epochs_done`` epochs exactly as if it had not stopped."""
-    state = {"epoch": epochs_done, "weights": model.get_weights(), "optimizer": opt.state_dict(),
-             "scheduler": sched.state_dict(), "generator": gen.get_state(), "torch_rng": torch.get_rng_state(),
-             "history": history, "train_seconds": train_seconds, "checkpoint_best": checkpointer.best,
-             "early_best": stopper.best, "early_wait": stopper.wait}
-    with atomic_path(path) as tmp:
-        torch.save(state, tmp)
-
-
-class _Clock:
-    """Seconds spent in each named step, added to ``seconds``."""
-
-    def __init__(self, seconds: dict):
-        self.seconds = seconds
-
-    @contextlib.contextmanager
-    def __call__(self, step: str):
-        started = time.perf_counter()
-        yield
-        self.seconds[step] = self.seconds.get(step, 0.0) + time.perf_counter() - started
-
-
-def _finish(run: Run, config: TrainConfig, data, sets, history, monitor, validate, dev, quiet, seconds) -> None:
-    """The best epoch's model, calibrated and in its portable form; its test scores and pictures."""
-    clock = _Clock(seconds)
-    with clock("model"):
-        trained = load_keras_model(run.path / "checkpoint.keras")
-        best = portable(trained)
-        (run.path / "checkpoint.keras").unlink()
-        # The best epoch's answers come from its training form through the twin: the same numbers
-        # as the portable model's, several times sooner than Keras' own call path.
-        twin = TrainingTwin(trained)
-    temperature = None
-    # The saved model answers with the average over these shifts of the calibrated network's answers.
-    shifts = SHIFTS if config.shift_average else SHIFTS[:1]
-    if config.calibrate and validate:
-        with clock("calibration"):
-            calibration = sets.x_valid[torch.as_tensor(sets.calibration, device=sets.x_valid.device)]
-            val_probs = np.stack([predict_probs(twin, shift_images(calibration, dy, dx)).cpu().numpy()
-                                  for dy, dx in shifts])
-            temperature = fit_temperature(val_probs, sets.y_val_numpy[sets.calibration])
-            fold_temperature(best, temperature)
-    with clock("model"):
-        with atomic_path(run.path / MODEL_FILE) as tmp:
-            (shift_averaged(best) if config.shift_average else best).save(tmp)
-        atomic_write_json(run.path / "history.json", history)
-    with clock("test"):
-        probs = 0
-        for dy, dx in shifts:  # what the saved model answers: T folded in, shifts averaged
-            shifted = predict_probs(twin, to_tensor(shift_images(data.x_test, dy, dx), dev)).cpu().numpy()
-            probs = probs + (shifted if temperature is None else apply_temperature(shifted, temperature))
-        probs = (probs / len(shifts)).astype(np.float32)
-        report = {"dataset": data.name, **score(probs, data.y_test, data.class_names)}
-    with clock("pictures"):
-        save_report_figures(run.path, data.x_test, data.y_test, probs, data.class_names, report, history)
-    metrics = report | {
-        "temperature": temperature,
-        "model": config.model,
-        "parameters": int(best.count_params()),
-        "shift_average": config.shift_average,
-        "train_seconds": round(seconds["training"], 2),
-        "epochs_run": len(history),
-        "best_epoch": int(np.argmin([h[monitor] for h in history])) + 1,
-        "device": dev.type,
-        # Where the run's time went, step by step (docs/benchmarks.md's start-up table).
-        "seconds": {step: round(value, 2) for step, value in seconds.items()},
-    }
-    atomic_write_json(run.path / "metrics.json", metrics)
-    if not quiet:
-        console.print(
-            f"Test accuracy [bold]{metrics['test_accuracy']:.2%}[/] (loss {metrics['test_loss']:.4f}); "
-            f"{seconds['training']:.1f} s of training."
-        )
 
 
 def _default_name(model: str) -> str:

@@ -48,31 +48,7 @@ class TrainingTwin(torch.nn.Module):
             target = tuple(layer.target_shape)
             return (lambda x: x.reshape(x.shape[0], *target)), target
         if isinstance(layer, layers.Conv2D):
-            if layer.data_format != "channels_first" or layer.groups != 1 or tuple(layer.dilation_rate) != (1, 1):
-                raise DigitkitError(f"the fast training path has no form of layer {layer.name} ({layer.data_format})")
-            kh, kw = layer.kernel_size
-            sh, sw = layer.strides
-            _, height, width = shape
-            pad = (*_same_padding(width, kw, sw), *_same_padding(height, kh, sh)) if layer.padding == "same" else (0,) * 4
-            kernel, bias = layer.kernel.value, layer.bias.value if layer.use_bias else None
-            activation = _activation(layer)
-            # Symmetric padding goes into the convolution itself: a separate pad costs a copy of the
-            # activations forward and back (a fifth of a step for digitnet on a 2-core CPU).
-            inner = pad[0] if pad[0] == pad[1] == pad[2] == pad[3] else 0
-            outer = (0,) * 4 if inner else pad
-
-            def conv(x):
-                if any(outer):
-                    x = F.pad(x, outer)
-                # Keras keeps kernels as (h, w, in, out); torch wants (out, in, h, w), here channels-last
-                # in memory like the activations, so the CPU's fast kernels are used forward and back.
-                weight = kernel.permute(3, 2, 0, 1).contiguous(memory_format=torch.channels_last)
-                return activation(F.conv2d(x.contiguous(memory_format=torch.channels_last), weight, bias,
-                                           stride=(sh, sw), padding=inner))
-
-            out_h = (height + pad[2] + pad[3] - kh) // sh + 1
-            out_w = (width + pad[0] + pad[1] - kw) // sw + 1
-            return conv, (layer.filters, out_h, out_w)
+            return _conv_step(layer, shape)
         if isinstance(layer, layers.BatchNormalization):
             if layer.axis not in (1, [1]):
                 raise DigitkitError(f"the fast training path needs batch norm over axis 1 ({layer.name})")
@@ -152,3 +128,32 @@ def _activation(layer):
     if name not in table:
         raise DigitkitError(f"the fast training path has no form of activation {name!r} ({layer.name})")
     return table[name]
+
+
+def _conv_step(layer, shape):
+    """A Conv2D as one torch call (channels-last in memory), and its output shape."""
+    if layer.data_format != "channels_first" or layer.groups != 1 or tuple(layer.dilation_rate) != (1, 1):
+        raise DigitkitError(f"the fast training path has no form of layer {layer.name} ({layer.data_format})")
+    kh, kw = layer.kernel_size
+    sh, sw = layer.strides
+    _, height, width = shape
+    pad = (*_same_padding(width, kw, sw), *_same_padding(height, kh, sh)) if layer.padding == "same" else (0,) * 4
+    kernel, bias = layer.kernel.value, layer.bias.value if layer.use_bias else None
+    activation = _activation(layer)
+    # Symmetric padding goes into the convolution itself: a separate pad costs a copy of the
+    # activations forward and back (a fifth of a step for digitnet on a 2-core CPU).
+    inner = pad[0] if pad[0] == pad[1] == pad[2] == pad[3] else 0
+    outer = (0,) * 4 if inner else pad
+
+    def conv(x):
+        if any(outer):
+            x = F.pad(x, outer)
+        # Keras keeps kernels as (h, w, in, out); torch wants (out, in, h, w), here channels-last
+        # in memory like the activations, so the CPU's fast kernels are used forward and back.
+        weight = kernel.permute(3, 2, 0, 1).contiguous(memory_format=torch.channels_last)
+        return activation(F.conv2d(x.contiguous(memory_format=torch.channels_last), weight, bias,
+                                   stride=(sh, sw), padding=inner))
+
+    out_h = (height + pad[2] + pad[3] - kh) // sh + 1
+    out_w = (width + pad[0] + pad[1] - kw) // sw + 1
+    return conv, (layer.filters, out_h, out_w)

@@ -124,3 +124,19 @@ def verify(model: str | Path | Classifier, against=None, limit: int | None = Non
         "min_agreement": min_agreement,
         "passed": agreement >= min_agreement,
     }
+
+
+def after_training(run, reference: bool = False, coreml: bool = False, on_onnx=None) -> tuple[Path, Path | None]:
+    """What a trained run ships with, written in one place for `digitkit train` and the Teach page:
+    its ONNX file (what predict and serve run), optionally the Keras model's answers on its test
+    images beside it (so a downloaded export verifies on its own) and its Core ML package.
+    ``on_onnx(path)`` is called as soon as the ONNX file is written (the slower Core ML export follows)."""
+    from digitkit.export import export
+
+    onnx = export(run.path, "onnx", run.export_path(".onnx"))
+    if reference:
+        Reference.of(KerasClassifier.load(run.path)).save(reference_path(onnx))
+    if on_onnx is not None:
+        on_onnx(onnx)
+    package = export(run.path, "coreml", run.export_path(".mlpackage")) if coreml else None
+    return onnx, package

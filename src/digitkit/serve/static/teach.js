@@ -168,7 +168,7 @@
     } else if (state.status === "training") {
       const left = state.seconds_left ? `about ${seconds(state.seconds_left)} left` : "estimating the time left";
       const epoch = state.epoch ? `; after epoch ${state.epoch}/${state.epochs}: training accuracy ${percent(state.accuracy)}` +
-        (state.val_accuracy !== undefined ? `, validation accuracy ${percent(state.val_accuracy)}` : "") : "";
+        (state.val_accuracy != null ? `, validation accuracy ${percent(state.val_accuracy)}` : "") : "";
       text = `Training: ${Math.round(100 * (state.fraction || 0))}% done, ${left}${epoch}.`;
     } else if (state.status === "exporting") {
       text = `Trained in ${seconds(state.train_seconds)}${accuracy ? ` (${accuracy})` : ""}. Writing the Core ML file…`;

@@ -1,0 +1,5 @@
+import sys
+
+from digitkit.cli import main
+
+sys.exit(main())

@@ -1,0 +1,48 @@
+"""What every command shares: the registry, the base class, the command's clock, markup escaping."""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+STARTED = time.perf_counter()  # the cli package loads first: the command's clock (start-up included)
+
+COMMANDS: dict[str, type[Command]] = {}
+
+
+def command(cls):
+    COMMANDS[cls.name] = cls
+    return cls
+
+
+class Command:
+    name = ""
+    help = ""
+    examples = ""
+
+    @staticmethod
+    def arguments(parser: argparse.ArgumentParser) -> None:
+        pass
+
+    @staticmethod
+    def run(args) -> int:
+        raise NotImplementedError
+
+
+def escape(text) -> str:
+    from rich.markup import escape
+
+    return escape(str(text))
+
+
+def without(argv: list[str], flag: str) -> list[str]:
+    """``argv`` without ``flag`` and its value (``--flag N`` or ``--flag=N``)."""
+    out, skip = [], False
+    for item in argv:
+        if skip:
+            skip = False
+        elif item == flag:
+            skip = True
+        elif not item.startswith(flag + "="):
+            out.append(item)
+    return out

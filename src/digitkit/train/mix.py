@@ -1,0 +1,94 @@
+"""What one epoch of training is made of: the dataset's training images, drawn again up to a minimum
+of steps, and (for digit datasets) other writers' handwriting and drawings that are not digits, as
+the recipe's fractions say. Data policy, kept out of the training loop."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from digitkit import DigitkitError
+from digitkit.data import split_validation
+from digitkit.data.handwriting import DIGITS, load_extra_digits, load_non_digits, load_part
+from digitkit.inference import to_tensor
+from digitkit.train.config import TrainConfig
+
+MIN_STEPS = 50  # steps per epoch at least: a small dataset is drawn from again (augmented each time)
+
+
+class TrainingData:
+    """The training and validation tensors on the device, and each epoch's order of examples.
+
+    Digit datasets only: with ``config.synthetic`` > 0, every epoch is the dataset's training images
+    plus a fresh random draw from other writers' handwriting (data.handwriting: real pen digits and
+    generated styles, as ``config.writers`` says), that many that they make up the ``synthetic``
+    fraction of the epoch; a tenth of them joins the validation split, so the best epoch and the
+    calibration are chosen on other writers too; with the real pen digits, the calibration writers
+    (never trained on) join the validation split and alone fit the temperature. With
+    ``config.non_digits`` > 0, that fraction of the epoch is drawings that are not digits, labelled
+    one past the last class (see ``_loss``)."""
+
+    def __init__(self, config: TrainConfig, data, dev: torch.device):
+        if data.x_val is not None:
+            x_tr, y_tr, x_val, y_val = data.x_train, data.y_train, data.x_val, data.y_val
+        else:
+            x_tr, y_tr, x_val, y_val = split_validation(data.x_train, data.y_train, config.val_size, config.seed)
+        if config.limit:
+            x_tr, y_tr = x_tr[: config.limit], y_tr[: config.limit]
+        if not len(x_tr):
+            raise DigitkitError("no training images left after the validation split")
+        self.base = len(x_tr)
+        digits = list(data.class_names) == list(DIGITS)
+        synthetic = config.synthetic if digits else 0.0
+        non_digits = config.non_digits if digits else 0.0
+        epoch_size = self.base / (1 - synthetic - non_digits)
+        # Pools after the dataset's images: (first index, size, drawn per epoch).
+        self.pools: list[tuple[int, int, int]] = []
+        self.pool_names: list[str] = []
+        # Which validation images fit the temperature: all, or, where there are some, the writers
+        # training never saw (how sure to be with a new person is what the page and the app show).
+        self.calibration = np.ones(len(x_val), bool)
+        if synthetic > 0:
+            x_ex, y_ex = load_extra_digits(tuple(config.writers.split("+")))
+            # Held out even when the dataset gives no validation images (--val-size 0): the best
+            # epoch and the calibration are then chosen on other writers alone.
+            x_ex_tr, y_ex_tr, x_ex_val, y_ex_val = split_validation(x_ex, y_ex, round(0.1 * len(x_ex)), config.seed)
+            self.pools.append((len(x_tr), len(x_ex_tr), round(epoch_size * synthetic)))
+            self.pool_names.append("other writers")
+            x_tr, y_tr = np.concatenate([x_tr, x_ex_tr]), np.concatenate([y_tr, y_ex_tr])
+            x_val, y_val = np.concatenate([x_val, x_ex_val]), np.concatenate([y_val, y_ex_val])
+            self.calibration = np.zeros(len(x_val), bool)
+            if "pendigits" in config.writers:
+                x_cal, y_cal = load_part("pendigits-calibration")
+                x_val, y_val = np.concatenate([x_val, x_cal]), np.concatenate([y_val, y_cal])
+                self.calibration = np.concatenate([self.calibration, np.ones(len(x_cal), bool)])
+            else:
+                self.calibration[:] = True
+        if non_digits > 0:
+            x_nd = load_non_digits()
+            self.pools.append((len(x_tr), len(x_nd), round(epoch_size * non_digits)))
+            self.pool_names.append("non-digits")
+            x_tr = np.concatenate([x_tr, x_nd])
+            y_tr = np.concatenate([y_tr, np.full(len(x_nd), data.num_classes, y_tr.dtype)])
+        self.per_epoch_extra = sum(drawn for _, _, drawn in self.pools)
+        self.x_train, self.x_valid = to_tensor(x_tr, dev), to_tensor(x_val, dev)
+        self.y_train, self.y_valid = (torch.from_numpy(a.astype(np.int64)).to(dev) for a in (y_tr, y_val))
+        self.y_val_numpy = y_val
+        self.repeat = max(0, MIN_STEPS * config.batch_size - self.base)
+        self.epoch_size = self.base + self.repeat + self.per_epoch_extra
+
+    def mix(self) -> str:
+        """What each epoch draws besides the dataset, for the progress line."""
+        return "".join(f" + {drawn:,} {name}" for (_, _, drawn), name in zip(self.pools, self.pool_names))
+
+    def epoch_order(self, generator: torch.Generator) -> torch.Tensor:
+        dev = self.x_train.device
+        order = torch.randperm(self.base, device=dev, generator=generator)
+        if self.repeat:
+            order = torch.cat([order, torch.randint(self.base, (self.repeat,), device=dev, generator=generator)])
+        if self.pools:
+            drawn = [first + torch.randint(size, (count,), device=dev, generator=generator)
+                     for first, size, count in self.pools]
+            order = torch.cat([order, *drawn])
+            order = order[torch.randperm(len(order), device=dev, generator=generator)]
+        return order
