@@ -14,6 +14,7 @@ STAGES = [
     ["runs"],  # run folders on disk
     ["inference"],  # device, tensors, batched prediction
     ["coreml"],  # a Core ML runtime for any OS
+    ["litert_metadata"],  # digitkit's metadata in a .tflite file, written and read
     ["classifier"],  # one shape for a loaded model, any format
     ["plots"],
     ["report"],  # scores and pictures of a model on a labelled set

@@ -60,11 +60,11 @@ def test_default_name_and_contract(run):
 
 
 def test_metadata_travels_in_the_file(run, exported):
-    from digitkit.classifier import litert_metadata
+    from digitkit.litert_metadata import read_metadata
 
     metrics = json.loads((run.path / "metrics.json").read_text())
     for precision, path in exported.items():
-        meta = litert_metadata(path.read_bytes())
+        meta = read_metadata(path.read_bytes())
         assert meta["labels"] == [str(d) for d in range(10)] and meta["run"] == run.name and meta["dataset"] == "mnist"
         assert meta["precision"] == precision and "white ink on black" in meta["input"]
         assert meta["test_accuracy"] == pytest.approx(metrics["test_accuracy"], abs=1e-4)

@@ -18,6 +18,8 @@ from typing import Protocol
 import numpy as np
 
 from digitkit import DigitkitError
+from digitkit.data.datasets import DIGIT_LABELS
+from digitkit.litert_metadata import read_metadata
 from digitkit.runs import MODEL_FILE, Run, load_keras_model, number_or_none
 
 INPUT_SIZE = (28, 28)
@@ -67,9 +69,6 @@ def _check_output(path, probs: np.ndarray, labels: list[str]) -> np.ndarray:
         raise DigitkitError(f"{path}: the model outputs {list(probs.shape[1:])} values per image for "
                             f"{len(labels)} labels")
     return probs.astype(np.float32, copy=False)
-
-
-DIGIT_LABELS = [str(d) for d in range(10)]
 
 
 def _labels_from_metadata(path, labels: list[str] | None, width) -> list[str]:
@@ -217,27 +216,6 @@ class CoreMLClassifier:
 
 
 MAX_LITERT_BYTES = 256 * 2**20  # read whole into memory: bound what one file can cost
-LITERT_METADATA = "digitkit"  # the name of digitkit's JSON entry in a .tflite file's metadata table
-
-
-def litert_metadata(content: bytes) -> dict:
-    """digitkit's metadata in a ``.tflite`` file (export.litert writes it), or ``{}`` when it has none."""
-    import json
-
-    from ai_edge_litert import schema_py_generated as schema
-
-    model = schema.Model.GetRootAs(content, 0)
-    for i in range(model.MetadataLength()):
-        entry = model.Metadata(i)
-        if entry.Name() and entry.Name().decode() == LITERT_METADATA:
-            try:
-                meta = json.loads(model.Buffers(entry.Buffer()).DataAsNumpy().tobytes().decode())
-            except (AttributeError, TypeError, ValueError, UnicodeDecodeError):
-                return {}
-            return meta if isinstance(meta, dict) else {}
-    return {}
-
-
 class LiteRTClassifier:
     """A LiteRT (``.tflite``) image classifier in Google's LiteRT interpreter (``ai-edge-litert``,
     the optional extra ``digitkit[litert]``); labels and test accuracy come from digitkit's metadata
@@ -258,7 +236,7 @@ class LiteRTClassifier:
                 raise DigitkitError(f"{self.path}: {self.path.stat().st_size / 2**20:,.0f} MiB is far larger than a "
                                     f"digit model (digitkit reads .tflite files up to {MAX_LITERT_BYTES // 2**20} MiB)")
             content = self.path.read_bytes()
-            meta = litert_metadata(content)
+            meta = read_metadata(content)
             with native_output_silenced():  # the interpreter announces its CPU delegate on stderr
                 interpreter = Interpreter(model_content=content, num_threads=threads)
                 self.runner = interpreter.get_signature_runner()

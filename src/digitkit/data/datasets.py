@@ -42,10 +42,12 @@ class DatasetSpec:
     system_dirs: tuple[Path, ...] = ()
 
 
+DIGIT_LABELS = [str(d) for d in range(10)]  # MNIST's classes, and the labels of every digit model
+
 SPECS = {
     "mnist": DatasetSpec(
         name="mnist",
-        class_names=tuple(str(d) for d in range(10)),
+        class_names=tuple(DIGIT_LABELS),
         mirrors=(
             "https://ossci-datasets.s3.amazonaws.com/mnist/",
             "https://storage.googleapis.com/cvdf-datasets/mnist/",

@@ -9,20 +9,19 @@ come with the optional extra ``pip install "digitkit[litert]"``.
 The file has the ONNX contract: one signature, input ``image`` float32 [1, 1, 28, 28] (pixel/255,
 white ink on black), output ``probabilities`` float32 [1, classes] in label order. What the ONNX
 file keeps in its metadata (labels, dataset, run, test accuracy) is in the flatbuffer's own
-``metadata`` table, as JSON named "digitkit" (classifier.LITERT_METADATA, which reads it back).
+``metadata`` table, as JSON named "digitkit" (digitkit.litert_metadata writes and reads it).
 """
 
 from __future__ import annotations
 
 import contextlib
 import io
-import json
 import logging
 import warnings
 from pathlib import Path
 
 from digitkit import DigitkitError, __version__
-from digitkit.classifier import LITERT_METADATA
+from digitkit.litert_metadata import with_metadata
 from digitkit.deps import litert, native_output_silenced
 
 PRECISIONS = ("fp32", "fp16", "int8")
@@ -35,7 +34,7 @@ def write_litert(trained, path: Path, precision: str = "fp32") -> None:
     model_bytes = _convert(trained)
     if precision != "fp32":
         model_bytes = _quantize(model_bytes, precision)
-    path.write_bytes(_with_metadata(model_bytes, _metadata(trained, precision)))
+    path.write_bytes(with_metadata(model_bytes, _metadata(trained, precision)))
 
 
 def _convert(trained) -> bytes:
@@ -82,21 +81,6 @@ def _metadata(trained, precision: str) -> dict:
     if trained.test_accuracy is not None:
         meta["test_accuracy"] = round(float(trained.test_accuracy), 4)
     return meta
-
-
-def _with_metadata(model_bytes: bytes, meta: dict) -> bytes:
-    """The flatbuffer with ``meta`` as JSON in its metadata table (the schema's place for it)."""
-    from ai_edge_litert import schema_py_generated as schema
-    from ai_edge_litert.tools import flatbuffer_utils
-
-    model = flatbuffer_utils.read_model_from_bytearray(bytearray(model_bytes))
-    buffer = schema.BufferT()
-    buffer.data = list(json.dumps(meta).encode())
-    model.buffers.append(buffer)
-    entry = schema.MetadataT()
-    entry.name, entry.buffer = LITERT_METADATA, len(model.buffers) - 1
-    model.metadata = [m for m in (model.metadata or []) if m.name != LITERT_METADATA] + [entry]
-    return bytes(flatbuffer_utils.convert_object_to_bytearray(model))
 
 
 @contextlib.contextmanager
