@@ -7,6 +7,7 @@ import shlex
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 from PIL import Image
 
@@ -56,9 +57,14 @@ def readme_commands() -> list[list[str]]:
 
 
 def test_the_readme_commands_run_as_written(tmp_path, trained_run, mnist, monkeypatch, capsys):
-    """In a folder with a run called first and one image: evaluate, export, verify, predict, info."""
+    """In a folder with a run called first, an image of a digit and one of a number: evaluate,
+    export, verify, predict, read, info."""
     shutil.copytree(trained_run.path, tmp_path / "runs" / "first")
     Image.fromarray(255 - mnist.x_test[0]).resize((112, 112)).save(tmp_path / "my_digit.png")
+    line = np.full((40, 130), 255, np.uint8)
+    for i in range(3):
+        line[6:34, 10 + 40 * i : 38 + 40 * i] = 255 - mnist.x_test[i]
+    Image.fromarray(line).save(tmp_path / "number.png")
     monkeypatch.chdir(tmp_path)
     printed = {}
     for argv in readme_commands():
@@ -67,7 +73,8 @@ def test_the_readme_commands_run_as_written(tmp_path, trained_run, mnist, monkey
         code = main(argv)
         printed[argv[0]] = capsys.readouterr().out
         assert code == 0, f"digitkit {' '.join(argv)}: {printed[argv[0]]}"
-    assert list(printed) == ["evaluate", "export", "verify", "predict", "info"]
+    assert list(printed) == ["evaluate", "export", "verify", "predict", "read", "info"]
+    assert "number.png" in printed["read"]
     assert (tmp_path / "runs" / "first" / "MNISTClassifier.mlpackage").is_dir()
     row = next(line for line in printed["predict"].splitlines() if "my_digit.png" in line)
     assert re.search(rf"│\s*{mnist.y_test[0]}\s*│", row), row  # the digit, read with the newest run

@@ -14,6 +14,7 @@ from PIL import Image
 
 from digitkit import DigitkitError
 from digitkit.serve import app as app_module
+from digitkit.serve import guards as guards_module
 from digitkit.serve import server as server_module
 from digitkit.serve.app import MAX_BODY_BYTES, create_app
 from digitkit.predict import served_model_path
@@ -92,7 +93,7 @@ def _read_response(s) -> bytes:
 @pytest.fixture
 def live(classifier, monkeypatch):
     monkeypatch.setattr(server_module, "HEADERS_SECONDS", 0.5)
-    monkeypatch.setattr(app_module, "BODY_SECONDS", 0.5)
+    monkeypatch.setattr(guards_module, "BODY_SECONDS", 0.5)
     server = LiveServer(create_app(classifier))
     yield server
     server.stop()

@@ -14,7 +14,7 @@ import textwrap
 
 from digitkit import ConfigError, DigitkitError, __version__
 from digitkit.cli.base import COMMANDS, escape
-from digitkit.cli import train, evaluate, export, verify, predict, serve, info  # noqa: F401,E402  (they register)
+from digitkit.cli import train, evaluate, export, verify, predict, read, serve, info  # noqa: F401,E402  (they register)
 
 
 def build_parser(chosen: str | None = None) -> argparse.ArgumentParser:

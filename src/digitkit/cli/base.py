@@ -46,3 +46,12 @@ def without(argv: list[str], flag: str) -> list[str]:
         elif not item.startswith(flag + "="):
             out.append(item)
     return out
+
+
+def image_arguments(parser) -> None:
+    """What every command that reads images takes: ``[MODEL] IMAGES...`` (a first argument that is an
+    image means the newest run: predict.model_and_images) and ``--json``."""
+    parser.add_argument("inputs", nargs="+", metavar="[MODEL] IMAGES",
+                        help="the model (run folder, .keras, .onnx, .tflite, .mlpackage or .mlmodel; default: "
+                             "the newest run in ./runs), then image files, folders or glob patterns")
+    parser.add_argument("--json", action="store_true", help="print one JSON object per image")

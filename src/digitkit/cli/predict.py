@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from digitkit import DigitkitError
-from digitkit.cli.base import Command, command, escape
+from digitkit.cli.base import Command, command, escape, image_arguments
 
 
 @command
@@ -24,10 +24,7 @@ class Predict(Command):
 
     @staticmethod
     def arguments(parser):
-        parser.add_argument("inputs", nargs="+", metavar="[MODEL] IMAGES",
-                            help="the model (run folder, .keras, .onnx, .tflite, .mlpackage or .mlmodel; default: "
-                                 "the newest run in ./runs), then image files, folders or glob patterns")
-        parser.add_argument("--json", action="store_true", help="print one JSON object per image")
+        image_arguments(parser)
         parser.add_argument("--top", type=int, default=2, help="how many best classes to show (default 2)")
         parser.add_argument("--save-input", metavar="DIR", help="write the normalised 28x28 image each file became")
 

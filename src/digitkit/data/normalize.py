@@ -76,10 +76,13 @@ def load_image(source) -> Image.Image:
                                      f"{MAX_PIXELS:,} pixels ({MAX_SIDE:,} on a side) accepted")
             if image.width == 0 or image.height == 0:
                 raise NormalizeError("image has zero size")
+            full = image.size
             # JPEG decodes at 1/2, 1/4 or 1/8 scale for free: ask for no more than the work size.
             image.draft(None, (WORK_SIZE, WORK_SIZE))
             image.load()
             ImageOps.exif_transpose(image, in_place=True)  # a copy otherwise, even with no rotation: 64 MB at 16 MP
+            if (image.width > image.height) != (full[0] > full[1]):
+                full = full[::-1]  # turned a quarter by its EXIF orientation
             factor = -(-max(image.size) // WORK_SIZE)
             if factor > 1:
                 # reduce() averages pixel values: palette indices must become colours first, and it
@@ -101,6 +104,8 @@ def load_image(source) -> Image.Image:
     except (OSError, SyntaxError, ValueError, TypeError, KeyError, IndexError, EOFError) as err:
         # Truncated or corrupt files; Pillow's decoders raise all of these.
         raise NormalizeError(f"unreadable image ({type(err).__name__}: {err})") from None
+    # The size as opened (upright): what a box found in the reduced image scales back to.
+    image.info["full_size"] = full
     return image
 
 

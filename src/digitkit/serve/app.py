@@ -16,18 +16,15 @@ Contract of ``POST /api/predict`` (also in the OpenAPI docs at ``/docs``):
 
 from __future__ import annotations
 
-import asyncio
-import ipaddress
 import json
 from pathlib import Path
-from urllib.parse import urlsplit
 from typing import Annotated, Literal
 
 import anyio
 import numpy as np
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import FileResponse, JSONResponse
+from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
 from PIL import Image
 from pydantic import BaseModel, Field
@@ -35,11 +32,11 @@ from pydantic import BaseModel, Field
 import digitkit
 from digitkit.classifier import NOT_A_CLASS_BELOW, SURE_ABOVE, Classifier
 from digitkit.predict import Answer, NormalizeError, load_image, read_images
+from digitkit.predict.numbers import read_number
 from digitkit.serve.access import TokenGate, document_security
+from digitkit.serve.guards import MAX_BODY_BYTES, BodyLimit, BodyRefused, HostCheck, OriginCheck, problem
 
-MAX_BODY_BYTES = 2 * 1024 * 1024
-BODY_SECONDS = 10.0  # a request body must arrive within this (half-sent requests are dropped)
-DRAIN_BYTES = 16 * MAX_BODY_BYTES  # an oversized body is read and dropped up to this, so the client sees the 413
+MAX_PHOTO_BYTES = 12 * 1024 * 1024  # POST /api/read takes a phone's photo as it comes (3-8 MB)
 CPU_WORKERS = 2  # threads doing normalisation and inference; the event loop never does CPU work
 STATIC = Path(__file__).with_name("static")
 INPUT_CONTRACT = {
@@ -75,6 +72,30 @@ class Prediction(BaseModel):
                    normalized=None if answer.input is None else answer.input.tolist(), message=answer.message)
 
 
+class DigitInNumber(BaseModel):
+    label: str = Field(description="the digit, or \".\" for a decimal point")
+    confidence: float
+    verdict: Literal["sure", "not sure", "not a class", "point"]
+    box: list[int] = Field(min_length=4, max_length=4, description="[x, y, width, height] in the image's pixels")
+
+
+class NumberRead(BaseModel):
+    number: str = Field(description="the digits (and decimal points) left to right; empty when none were found")
+    verdict: Literal["sure", "not sure", "no digits found"] = Field(
+        description="sure only when every digit is sure")
+    unsure: list[int] = Field(description="positions in number (from 0) of the digits that are not sure")
+    digits: list[DigitInNumber]
+    message: str | None = None
+    width: int = Field(description="the image's width, which the boxes are in")
+    height: int
+
+    @classmethod
+    def of(cls, answer) -> "NumberRead":
+        return cls(number=answer.number, verdict=answer.verdict, unsure=answer.unsure, message=answer.message,
+                   digits=[DigitInNumber(label=d.label, confidence=d.confidence, verdict=d.verdict, box=list(d.box))
+                           for d in answer.digits], width=answer.size[0], height=answer.size[1])
+
+
 class ModelInfo(BaseModel):
     name: str
     format: str
@@ -87,10 +108,6 @@ class ModelInfo(BaseModel):
 
 class Problem(BaseModel):
     detail: str
-
-
-def problem(status: int, detail: str) -> JSONResponse:
-    return JSONResponse({"detail": detail}, status_code=status)
 
 
 def pixels_image(payload) -> Image.Image:
@@ -121,142 +138,6 @@ def _parse_json(body: bytes):
         raise ValueError(f"{name} is not a number JSON allows")
 
     return json.loads(body, parse_int=float, parse_constant=constant)
-
-
-class BodyLimit:
-    """Plain ASGI middleware: refuse a body over ``limit`` with 413 (a declared length at once; a
-    chunked body as soon as it passes the limit, never holding more than the limit in memory), and a
-    body that does not arrive within ``BODY_SECONDS`` with 408. An oversized body is read and
-    dropped before answering (up to ``DRAIN_BYTES``), so a client still sending sees the 413 rather
-    than a reset connection. Starlette's ``@app.middleware("http")`` costs more per request than
-    the prediction."""
-
-    def __init__(self, app, limit: int):
-        self.app, self.limit = app, limit
-
-    async def __call__(self, scope, receive, send):
-        if scope["type"] != "http":
-            return await self.app(scope, receive, send)
-        length = dict(scope["headers"]).get(b"content-length")
-        if length is not None and (not length.isdigit() or int(length) > self.limit):
-            await self._refuse(scope, receive, send, 413, self._too_big())
-            return
-        received = 0
-        deadline = asyncio.get_running_loop().time() + BODY_SECONDS
-        refused = None
-        body_done = scope["method"] in ("GET", "HEAD")
-
-        async def limited_receive():
-            nonlocal received, refused, body_done
-            if body_done:  # after the body only the disconnect is left to hear: no deadline (streams)
-                return await receive()
-            timeout = deadline - asyncio.get_running_loop().time()
-            try:
-                message = await asyncio.wait_for(receive(), max(timeout, 0.001))
-            except TimeoutError:
-                refused = "slow"
-                raise BodyRefused from None
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > self.limit:
-                    refused = "large"
-                    raise BodyRefused
-                body_done = not message.get("more_body", False)
-            else:
-                body_done = True
-            return message
-
-        try:
-            await self.app(scope, limited_receive, send)
-        except Exception:  # whatever the app made of the refusal, answer for it
-            if refused == "large":
-                await self._refuse(scope, receive, send, 413, self._too_big())
-            elif refused == "slow":
-                await problem(408, f"the request body did not arrive within {BODY_SECONDS:.0f} s")(
-                    scope, receive, send)
-            else:
-                raise
-
-    def _too_big(self) -> str:
-        return f"request body over {self.limit // 1024} KiB; send a smaller image"
-
-    async def _refuse(self, scope, receive, send, status: int, detail: str) -> None:
-        drained, more = 0, True
-        try:
-            with anyio.fail_after(BODY_SECONDS):
-                while more and drained <= DRAIN_BYTES:
-                    message = await receive()
-                    if message["type"] != "http.request":
-                        break
-                    drained += len(message.get("body", b""))
-                    more = message.get("more_body", False)
-        except TimeoutError:
-            pass
-        await problem(status, detail)(scope, receive, send)
-
-
-class BodyRefused(Exception):
-    """Raised into the app when its body is too large or too slow; BodyLimit answers for it."""
-
-
-class HostCheck:
-    """Refuse requests whose Host is a domain name not on the allowed list: a web page from another
-    site that rebinds its domain to this machine (DNS rebinding) would otherwise reach the API.
-    IP-address hosts (what a phone on the LAN uses) and localhost are always allowed."""
-
-    def __init__(self, app, allowed_hosts: set[str]):
-        self.app = app
-        self.allowed = {h.lower() for h in allowed_hosts} | {"localhost", "testserver"}
-
-    def allows(self, host: str) -> bool:
-        host = host.strip().lower()
-        if host.startswith("["):  # [::1]:8000
-            host = host[1 : host.find("]")] if "]" in host else host
-        elif host.count(":") == 1:
-            host = host.rsplit(":", 1)[0]
-        try:
-            ipaddress.ip_address(host)
-            return True
-        except ValueError:
-            return host in self.allowed or host.rstrip(".") in self.allowed
-
-    async def __call__(self, scope, receive, send):
-        if scope["type"] == "http":
-            host = dict(scope["headers"]).get(b"host", b"").decode("latin-1")
-            if not host or not self.allows(host):
-                response = problem(400, f"Host {host!r} is not allowed; open the server by its IP address or "
-                                         "localhost, or start it with --allow-host NAME")
-                return await response(scope, receive, send)
-        await self.app(scope, receive, send)
-
-
-class OriginCheck:
-    """Refuse state-changing requests (anything but GET, HEAD, OPTIONS) that a page of another site
-    sends: their ``Origin`` (or, without one, ``Referer``) must be this server's own, as the Host
-    header names it. Browsers send these cross-site without a preflight for forms, multipart uploads
-    and text/plain bodies, so without this check any page the user visits could write into the
-    workspace. Clients that send neither header (curl, scripts) are not browsers and pass."""
-
-    SAFE = {"GET", "HEAD", "OPTIONS"}
-
-    def __init__(self, app):
-        self.app = app
-
-    async def __call__(self, scope, receive, send):
-        if scope["type"] == "http" and scope["method"] not in self.SAFE:
-            headers = dict(scope["headers"])
-            host = headers.get(b"host", b"").decode("latin-1").lower()
-            source = headers.get(b"origin") or headers.get(b"referer")
-            if source is not None and not self.same_origin(source.decode("latin-1"), host):
-                response = problem(403, "cross-origin request refused: only this server's own pages may change "
-                                         "its state")
-                return await response(scope, receive, send)
-        await self.app(scope, receive, send)
-
-    @staticmethod
-    def same_origin(source: str, host: str) -> bool:
-        parsed = urlsplit(source.strip())
-        return parsed.scheme in ("http", "https") and bool(host) and parsed.netloc.lower() == host
 
 
 def predict_image(classifier: Classifier, image: Image.Image) -> Prediction:
@@ -293,7 +174,7 @@ def app_skeleton(page: str, allowed_hosts: set[str] | None, token: str | None = 
         return await anyio.to_thread.run_sync(fn, *args, limiter=cpu)
 
     # Outermost last: Host, then token, then Origin, then the body's size and pace.
-    app.add_middleware(BodyLimit, limit=MAX_BODY_BYTES)
+    app.add_middleware(BodyLimit, limit=MAX_BODY_BYTES, larger={"/api/read": MAX_PHOTO_BYTES})
     app.add_middleware(OriginCheck)
     app.add_middleware(TokenGate, token=token, port=port)
     app.add_middleware(HostCheck, allowed_hosts=allowed_hosts or set())
@@ -368,5 +249,22 @@ def create_app(classifier: Classifier, allowed_hosts: set[str] | None = None, to
         except NormalizeError as err:
             return problem(415, f"not a usable image: {err}")
 
+    _read_route(app, classifier, in_thread)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return app
+
+
+def _read_route(app: FastAPI, classifier: Classifier, in_thread) -> None:
+    @app.post("/api/read", response_model=NumberRead,
+              responses={code: {"model": Problem} for code in (400, 403, 408, 413, 415, 422)},
+              openapi_extra={"requestBody": {"content": IMAGE_UPLOAD, "required": True}})
+    async def read(request: Request):
+        """Read a whole number (one line of digits) in an uploaded drawing, scan or photo of paper
+        (multipart field ``file``; PNG, JPEG, … up to 12 MiB and 16 megapixels)."""
+        if request.headers.get("content-type", "").split(";")[0].strip().lower() != "multipart/form-data":
+            return problem(415, "send multipart/form-data with an image in field 'file'")
+        try:
+            image = await in_thread(load_image, await read_upload(request))
+            return NumberRead.of(await in_thread(read_number, classifier, image))
+        except NormalizeError as err:
+            return problem(415 if "candidate digits" not in str(err) else 422, f"not a usable image: {err}")

@@ -1,0 +1,358 @@
+"""Read a whole number: one line of handwritten digits in a drawing, a scan or a photo of paper.
+
+The ink is found as for one digit, with the paper's uneven light flattened first (a photo's shadow
+is not ink) and the long straight lines of ruled or squared paper removed. Its pieces are found with
+8-connectivity (a thin diagonal stroke stays one piece), pieces that stand over one another are one
+digit (a 5's flag, a 4's bar, a broken loop), a piece too wide for one digit is cut where the model
+is surest of both halves, small round dots on the baseline between digits are decimal points, other
+specks are dropped, and each digit is fitted into the model's input exactly as a single digit is
+(``data.normalize.fit_digit``); all digits of an image are read in one batch.
+
+SciPy's ``ndimage`` does the image work (labelling, morphology, filters); the grouping and the
+choice of cuts are digitkit's own, since no library segments a line of handwritten digits.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from PIL import Image
+from scipy import ndimage
+
+from digitkit.classifier import Classifier
+from digitkit.data.normalize import NOISE_FRACTION, BlankImage, NormalizeError, fit_digit, ink_map
+from digitkit.predict.answer import Answer
+
+MAX_DIGITS = 32  # more candidate digits than this is not a number (printed text, noise)
+MAX_PARTS = 3  # a digit is drawn in at most this many pieces (a 4's two strokes, a 5's flag, a broken loop)
+JOINED_WIDTH = 1.3  # pieces joined into one digit span at most this many line heights
+POINT = "."
+SPECK = 0.2  # a piece lower and narrower than this share of the line's height is a speck or a point
+SPLIT_FROM = 1.15  # a piece wider than this many line heights may be touching digits
+MUST_SPLIT = 1.7  # wider than this, it is
+
+
+@dataclass
+class DigitRead:
+    """One character of a number: a digit (with the model's answer) or a decimal point."""
+
+    label: str
+    confidence: float
+    verdict: str  # "sure", "not sure", "not a class", or "point"
+    box: tuple[int, int, int, int]  # x, y, width, height in the image's own pixels
+    probabilities: dict[str, float] | None = None
+    input: np.ndarray | None = None  # the 28x28 the model saw
+
+
+@dataclass
+class NumberAnswer:
+    """What the model reads in one image of a number. ``verdict`` is "sure" only when every digit is
+    sure; ``unsure`` lists the positions (in ``number``) of the digits that are not."""
+
+    number: str
+    verdict: str  # "sure", "not sure" or "no digits found"
+    digits: list[DigitRead] = field(default_factory=list)
+    unsure: list[int] = field(default_factory=list)
+    message: str | None = None
+    size: tuple[int, int] = (0, 0)  # the image's width and height, which the boxes are in
+
+    @classmethod
+    def of(cls, digits: list[DigitRead], size: tuple[int, int]) -> NumberAnswer:
+        if not any(d.label != POINT for d in digits):
+            return cls("", "no digits found", [], [], "no digits found: the image has no handwriting", size)
+        unsure = [i for i, d in enumerate(digits) if d.verdict not in ("sure", "point")]
+        message = None if not unsure else "not sure of the digit" + ("s" if len(unsure) > 1 else "") + \
+            " at position " + ", ".join(str(i + 1) for i in unsure)
+        return cls("".join(d.label for d in digits), "not sure" if unsure else "sure", digits, unsure, message, size)
+
+
+# -- the ink of a line ---------------------------------------------------------------------------
+def line_ink(image: Image.Image) -> np.ndarray:
+    """Ink strength 0..1 of a line of handwriting: either polarity or a transparent canvas, with the
+    paper's light flattened and ruled lines removed; 0 where there is none."""
+    ink, polarity = ink_map(image)
+    if polarity == "dark-on-light" and min(ink.shape) >= 16:
+        ink = _flattened(image, ink)
+    if ink.size == 0 or ink.max() < 0.1:
+        raise BlankImage("no digits found: the image is blank")
+    strong = np.percentile(ink[ink > 0], 99.5) if (ink > 0).any() else 0.0
+    ink = np.where(ink >= NOISE_FRACTION * strong, np.minimum(ink / max(strong, 1e-6), 1.0), 0).astype(np.float32)
+    return np.where(_ruled_lines(ink > 0), 0, ink).astype(np.float32)
+
+
+def _flattened(image: Image.Image, ink: np.ndarray) -> np.ndarray:
+    """Dark ink relative to the paper around it: the paper's level is estimated by a grey closing
+    (which fills in strokes thinner than the window) and the ink is how much darker than it a pixel
+    is, as a share of it, so a shadow or a lamp's fall-off is not ink."""
+    grey = np.asarray(image.convert("L"), np.float32)
+    if grey.shape != ink.shape:
+        return ink
+    window = max(9, int(min(grey.shape) / 6) | 1)
+    paper = ndimage.grey_closing(ndimage.uniform_filter(grey, 3), size=(window, window))
+    return np.clip((paper - grey) / np.maximum(paper, 32.0), 0, 1)
+
+
+def _ruled_lines(mask: np.ndarray) -> np.ndarray:
+    """Pixels of long thin straight lines across the image (ruled or squared paper, a form's rule)."""
+    height, width = mask.shape
+    across = ndimage.binary_opening(mask, structure=np.ones((1, max(8, width // 3)), bool))
+    down = ndimage.binary_opening(mask, structure=np.ones((max(8, height // 2), 1), bool))
+    lines = across | down
+    # A thick bar is a stroke (a long dash), not a printed rule: keep rows and columns of lines thin.
+    return lines & ~ndimage.binary_opening(lines, structure=np.ones((5, 5), bool))
+
+
+# -- pieces, digits, points ----------------------------------------------------------------------
+@dataclass
+class Piece:
+    labels: list[int]  # the connected components it is made of
+    top: int
+    bottom: int  # exclusive
+    left: int
+    right: int  # exclusive
+
+    @property
+    def width(self) -> int:
+        return self.right - self.left
+
+    @property
+    def height(self) -> int:
+        return self.bottom - self.top
+
+    def joined(self, other: Piece) -> Piece:
+        return Piece(self.labels + other.labels, min(self.top, other.top), max(self.bottom, other.bottom),
+                     min(self.left, other.left), max(self.right, other.right))
+
+
+def _pieces(mask: np.ndarray) -> tuple[np.ndarray, list[Piece]]:
+    labels, count = ndimage.label(mask, structure=np.ones((3, 3), bool))
+    pieces = [Piece([i + 1], s[0].start, s[0].stop, s[1].start, s[1].stop)
+              for i, s in enumerate(ndimage.find_objects(labels))]
+    return labels, pieces
+
+
+def _line_height(pieces: list[Piece]) -> float:
+    """The height of a digit in this line: the median height of the tall pieces."""
+    tallest = max(p.height for p in pieces)
+    return float(np.median([p.height for p in pieces if p.height >= 0.4 * tallest]))
+
+
+def _stacked(a: Piece, b: Piece) -> bool:
+    """One stands over the other: nearly all of the narrower one lies within the other's columns."""
+    overlap = min(a.right, b.right) - max(a.left, b.left)
+    return overlap >= 0.8 * min(a.width, b.width)
+
+
+def _group(pieces: list[Piece]) -> list[Piece]:
+    """Pieces that stand over one another (surely parts of one digit) joined, left to right."""
+    groups: list[Piece] = []
+    for piece in sorted(pieces, key=lambda p: p.left):
+        for i, group in enumerate(groups):
+            if _stacked(group, piece):
+                groups[i] = group.joined(piece)
+                break
+        else:
+            groups.append(piece)
+    merged = True
+    while merged:  # a joined group can now stand over another
+        merged = False
+        for i in range(len(groups)):
+            for j in range(i + 1, len(groups)):
+                if _stacked(groups[i], groups[j]):
+                    groups[i] = groups[i].joined(groups.pop(j))
+                    merged = True
+                    break
+            if merged:
+                break
+    return sorted(groups, key=lambda g: (g.left + g.right) / 2)
+
+
+def _is_point(speck: Piece, digits: list[Piece], height: float) -> bool:
+    """A decimal point: a small roundish dot on the baseline, with a digit on each side and a gap to each."""
+    if not digits or not 0.06 * height <= max(speck.width, speck.height) <= 0.35 * height:
+        return False
+    if not 0.4 <= speck.width / max(speck.height, 1) <= 2.5:
+        return False
+    baseline = float(np.median([d.bottom for d in digits]))
+    centre = (speck.left + speck.right) / 2
+    left = [d for d in digits if d.right <= speck.left]
+    right = [d for d in digits if d.left >= speck.right]
+    return bool(left and right and speck.bottom >= baseline - 0.3 * height and speck.top >= baseline - 0.6 * height
+                and not any(d.left < centre < d.right for d in digits))
+
+
+# -- reading -------------------------------------------------------------------------------------
+class _Reader:
+    """The digits of one image: cuts chosen with the classifier, crops fitted, one batch at the end."""
+
+    def __init__(self, classifier: Classifier, ink: np.ndarray, labels: np.ndarray, height: float):
+        self.classifier, self.ink, self.labels, self.height = classifier, ink, labels, height
+
+    def crop(self, piece: Piece, columns: tuple[int, int] | None = None) -> np.ndarray:
+        """The piece's own ink (not its neighbours'), cropped to its box, optionally to some columns."""
+        left, right = columns or (piece.left, piece.right)
+        window = np.s_[piece.top : piece.bottom, left:right]
+        own = np.isin(self.labels[window], piece.labels)
+        ink = np.where(own, self.ink[window], 0)
+        rows, cols = np.flatnonzero(ink.any(1)), np.flatnonzero(ink.any(0))
+        if not len(rows):
+            raise BlankImage("no ink in this part")
+        return ink[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
+
+    def confidence(self, crops: list[np.ndarray]) -> np.ndarray:
+        fields = [fit_digit(c) for c in crops]
+        return self.classifier.predict(np.stack(fields)).max(1)
+
+    def split(self, piece: Piece, depth: int = 0) -> list[tuple[Piece, tuple[int, int]]]:
+        """The piece as one digit, or cut into two (or more) where the model is surest of both
+        halves: cut when the halves read surer than the whole (their geometric mean), and always
+        when the piece is too wide for one digit."""
+        whole = [(piece, (piece.left, piece.right))]
+        if piece.width < SPLIT_FROM * self.height or depth >= 3:
+            return whole
+        inside = np.isin(self.labels[piece.top : piece.bottom, piece.left : piece.right], piece.labels)
+        profile = np.where(inside, self.ink[piece.top : piece.bottom, piece.left : piece.right], 0).sum(0)
+        lo, hi = int(0.25 * piece.width), int(0.75 * piece.width)
+        if hi - lo < 2:
+            return whole
+        cuts = sorted(sorted(range(lo, hi), key=lambda c: profile[c])[:12])[::3]
+        options, crops = [], []
+        for cut in cuts:
+            try:
+                halves = [self.crop(piece, (piece.left, piece.left + cut)),
+                          self.crop(piece, (piece.left + cut, piece.right))]
+            except BlankImage:
+                continue
+            options.append(cut)
+            crops += halves
+        if not options:
+            return whole
+        sure = np.log(np.maximum(self.confidence([self.crop(piece)] + crops), 1e-6))
+        pairs = [(sure[1 + 2 * i] + sure[2 + 2 * i]) / 2 for i in range(len(options))]
+        best = int(np.argmax(pairs))
+        if piece.width < MUST_SPLIT * self.height and pairs[best] <= sure[0]:
+            return whole
+        cut = piece.left + options[best]
+        left = Piece(piece.labels, piece.top, piece.bottom, piece.left, cut)
+        right = Piece(piece.labels, piece.top, piece.bottom, cut, piece.right)
+        return self.split(left, depth + 1) + self.split(right, depth + 1)
+
+
+def read_number(classifier: Classifier, image: Image.Image) -> NumberAnswer:
+    """The number in an image of one line of handwriting (see the module's docstring)."""
+    full = image.info.get("full_size", image.size)
+    scale = (full[0] / image.width, full[1] / image.height)
+    try:
+        ink = line_ink(image)
+    except BlankImage:
+        return NumberAnswer.of([], full)
+    labels, pieces = _pieces(ink > 0)
+    if not pieces:
+        return NumberAnswer.of([], full)
+    height = _line_height(pieces)
+    small = [p for p in pieces if p.height < SPECK * height and p.width < SPECK * height]
+    units = _group([p for p in pieces if p not in small])
+    if len(units) > MAX_DIGITS:
+        raise NormalizeError(f"the image holds {len(units)} candidate digits, more than a number of "
+                             f"{MAX_DIGITS} can have: photograph or crop one line of handwriting")
+    reader = _Reader(classifier, ink, labels, height)
+    units = [Piece(p.labels, p.top, p.bottom, *cols) for unit in units for p, cols in reader.split(unit)]
+    digits = _best_segmentation(reader, units)
+    points = [s for s in small if _is_point(s, digits, height)]
+    return NumberAnswer.of(_answers(reader, [(d, (d.left, d.right)) for d in digits], points, scale), full)
+
+
+def _best_segmentation(reader: _Reader, units: list[Piece]) -> list[Piece]:
+    """Which neighbouring pieces make one digit: of every way to join up to ``MAX_PARTS`` neighbours
+    (no wider than ``JOINED_WIDTH`` line heights), the one whose digits the model is surest of
+    (the product of their confidences: a part that reads as no digit costs much)."""
+    candidates: dict[tuple[int, int], Piece] = {}
+    for i in range(len(units)):
+        joined = units[i]
+        candidates[i, i + 1] = joined
+        for j in range(i + 1, min(i + MAX_PARTS, len(units))):
+            if set(units[j].labels) & set(joined.labels):
+                break  # halves of a cut piece: the cut already weighed them against the whole
+            joined = joined.joined(units[j])
+            if joined.width > JOINED_WIDTH * reader.height:
+                break
+            candidates[i, j + 1] = joined
+    keys, crops = [], []
+    for key, piece in candidates.items():
+        try:
+            crops.append(reader.crop(piece, (piece.left, piece.right)))
+            keys.append(key)
+        except BlankImage:
+            continue
+    if not crops:
+        return []
+    sure = dict(zip(keys, np.log(np.maximum(reader.confidence(crops), 1e-6))))
+    best = [0.0] + [-np.inf] * len(units)
+    came = [0] * (len(units) + 1)
+    for end in range(1, len(units) + 1):
+        for start in range(max(0, end - MAX_PARTS), end):
+            if (start, end) in sure and best[start] + sure[start, end] > best[end]:
+                best[end], came[end] = best[start] + sure[start, end], start
+    chosen, end = [], len(units)
+    while end > 0:
+        chosen.append(candidates[came[end], end])
+        end = came[end]
+    return chosen[::-1]
+
+
+def _answers(reader: _Reader, parts, points: list[Piece], scale) -> list[DigitRead]:
+    def box(top, bottom, left, right):
+        return (round(left * scale[0]), round(top * scale[1]), max(1, round((right - left) * scale[0])),
+                max(1, round((bottom - top) * scale[1])))
+
+    crops, found = [], []
+    for piece, columns in parts:
+        try:
+            crop = reader.crop(piece, columns)
+        except BlankImage:
+            continue
+        rows = np.flatnonzero(np.isin(reader.labels[piece.top : piece.bottom, columns[0] : columns[1]], piece.labels).any(1))
+        crops.append(crop)
+        found.append((columns[0], box(piece.top + rows[0], piece.top + rows[-1] + 1, *columns)))
+    out: list[tuple[float, DigitRead]] = []
+    if crops:
+        fields = [fit_digit(c) for c in crops]
+        for (left, where), probs, seen in zip(found, reader.classifier.predict(np.stack(fields)), fields):
+            answer = Answer.of(probs, reader.classifier.labels, 2, seen)
+            out.append((left, DigitRead(answer.label, answer.confidence, answer.verdict, where,
+                                        answer.probabilities, seen)))
+    for p in points:
+        out.append((p.left, DigitRead(POINT, 1.0, "point", box(p.top, p.bottom, p.left, p.right))))
+    return [d for _, d in sorted(out, key=lambda item: item[0])]
+
+
+def read_number_files(classifier: Classifier, paths: list) -> list[NumberAnswer | str]:
+    """One answer per file, in order, or the reason (a string) that file alone could not be read."""
+    from digitkit.data.normalize import load_image
+
+    out: list[NumberAnswer | str] = []
+    for path in paths:
+        try:
+            out.append(read_number(classifier, load_image(path)))
+        except NormalizeError as err:
+            out.append(str(err))
+        except OSError as err:
+            out.append(f"cannot read ({err.strerror or err})")
+    return out
+
+
+def expected_numbers(paths: list) -> dict:
+    """{image path: number} from the ``numbers.csv`` (``file,number``) beside labelled images."""
+    import csv
+    from pathlib import Path
+
+    expected = {}
+    for folder in sorted({Path(p).parent for p in paths}):
+        table = folder / "numbers.csv"
+        if table.is_file():
+            with open(table, newline="") as rows:
+                for row in csv.DictReader(rows):
+                    if row.get("file") and row.get("number") is not None:
+                        expected[(folder / row["file"]).resolve()] = row["number"].strip()
+    return expected

@@ -1,0 +1,144 @@
+"""Reading whole numbers (predict.numbers): a line of MNIST test digits the shared model reads right
+one by one, composed as drawings are (dark on light, each digit where it was put), read back whole:
+the number, its boxes, a touching pair cut, a digit broken in two kept whole, a decimal point, specks
+dropped, an empty image, too many candidates refused; through the CLI and the HTTP API too."""
+
+import io
+import json
+
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+from PIL import Image
+
+from digitkit.cli import main
+from digitkit.classifier import load_classifier
+from digitkit.data.normalize import NormalizeError, load_image
+from digitkit.predict import read_images
+from digitkit.predict.numbers import read_number
+from digitkit.serve import create_app
+
+SCALE = 3  # MNIST's 28 px digits drawn at 84 px
+
+
+@pytest.fixture(scope="module")
+def model(onnx_model):
+    return load_classifier(onnx_model)
+
+
+@pytest.fixture(scope="module")
+def well_read(model, mnist):
+    """{digit: images of it} among MNIST test digits the model reads right and surely, one by one."""
+    images = mnist.x_test[:600]
+    answers = read_images(model, [Image.fromarray(255 - image) for image in images])
+    chosen: dict[int, list[np.ndarray]] = {}
+    for image, label, answer in zip(images, mnist.y_test[:600], answers):
+        if answer.label == str(label) and answer.sure:
+            chosen.setdefault(int(label), []).append(image)
+    assert len(chosen) == 10
+    return chosen
+
+
+def compose(digits: list[np.ndarray], gap: int = 20, point_after: int | None = None, height: int = 140):
+    """Dark digits on light paper, left to right, ``gap`` px apart (negative: overlapping); returns the
+    image and where each digit's ink lies (x from, x to)."""
+    crops = []
+    for image in digits:
+        big = np.asarray(Image.fromarray(image).resize((28 * SCALE, 28 * SCALE), Image.Resampling.BILINEAR))
+        cols = np.flatnonzero((big > 60).any(0))
+        crops.append(big[:, cols[0] : cols[-1] + 1])
+    width = sum(c.shape[1] for c in crops) + gap * (len(crops) - 1) + 80 + (40 if point_after is not None else 0)
+    ink = np.zeros((height, width), np.float32)
+    x, spans = 40, []
+    for i, crop in enumerate(crops):
+        ink[20 : 20 + crop.shape[0], x : x + crop.shape[1]] = np.maximum(ink[20 : 20 + crop.shape[0], x : x + crop.shape[1]], crop)
+        spans.append((x, x + crop.shape[1]))
+        x += crop.shape[1] + gap
+        if point_after == i:
+            ink[20 + 20 * SCALE : 20 + 20 * SCALE + 9, x : x + 9] = 255  # on the baseline
+            x += 9 + gap
+    return Image.fromarray((255 - ink).astype(np.uint8)), spans
+
+
+def test_a_line_of_digits_reads_as_a_number_with_its_boxes(model, well_read):
+    digits = [well_read[2][0], well_read[0][0], well_read[2][1], well_read[6][0]]
+    image, spans = compose(digits)
+    answer = read_number(model, image)
+    assert answer.number == "2026" and len(answer.digits) == 4
+    for digit, (left, right) in zip(answer.digits, spans):
+        x, y, width, height = digit.box
+        assert abs(x - left) <= 3 and abs(x + width - right) <= 3 and 15 <= y <= 40 and height > 40
+    assert answer.verdict == ("sure" if all(d.verdict == "sure" for d in answer.digits) else "not sure")
+    assert all(d.input.shape == (28, 28) for d in answer.digits)
+
+
+def test_a_touching_pair_is_cut_and_a_broken_digit_kept_whole(model, well_read):
+    image, _ = compose([well_read[4][0], well_read[7][0]], gap=-4)
+    assert len(read_number(model, image).digits) == 2
+    broken = well_read[5][0].copy()
+    broken[13:15] = 0  # a gap across the middle: two pieces, one above the other
+    image, _ = compose([well_read[1][0], broken, well_read[3][0]])
+    answer = read_number(model, image)
+    assert len(answer.digits) == 3 and answer.number[1] == "5", answer.number
+
+
+def test_a_decimal_point_is_read_and_specks_are_not(model, well_read):
+    image, _ = compose([well_read[1][0], well_read[2][0], well_read[5][0], well_read[0][0]], point_after=1)
+    assert read_number(model, image).number == "12.50"
+    grey = np.asarray(image).copy()
+    rng = np.random.default_rng(0)
+    for _ in range(25):  # specks in the paper, none on the baseline between digits
+        y, x = rng.integers(0, 12), rng.integers(0, grey.shape[1] - 2)
+        grey[y : y + 2, x : x + 2] = 0
+    plain, _ = compose([well_read[1][0], well_read[2][0], well_read[5][0], well_read[0][0]])
+    assert read_number(model, Image.fromarray(grey)).number == "12.50"
+    assert read_number(model, plain).number == "1250"
+
+
+def test_empty_image_and_too_many_candidates(model):
+    empty = read_number(model, Image.new("L", (300, 100), 240))
+    assert empty.number == "" and empty.verdict == "no digits found" and "no digits" in empty.message
+    dots = Image.new("L", (380, 120), 255)
+    grey = np.asarray(dots).copy()
+    for i in range(40):
+        grey[40:80, 5 + 9 * i : 9 + 9 * i] = 0  # forty bars: not a number
+    with pytest.raises(NormalizeError, match="more than a number of 32"):
+        read_number(model, Image.fromarray(grey))
+
+
+def test_boxes_are_in_the_uploaded_image_pixels(model, well_read, tmp_path):
+    """A large photo is reduced before reading: its boxes are scaled back to its own pixels."""
+    image, spans = compose([well_read[3][0], well_read[8][0]], gap=30)
+    big = image.resize((image.width * 4, image.height * 4))
+    big.save(tmp_path / "big.png")
+    answer = read_number(model, load_image(tmp_path / "big.png"))
+    assert answer.size == big.size and len(answer.digits) == 2
+    assert abs(answer.digits[1].box[0] - 4 * spans[1][0]) <= 12
+
+
+def png(image: Image.Image, fmt: str = "PNG") -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, fmt)
+    return buffer.getvalue()
+
+
+def test_the_api_and_the_command_read_numbers(model, well_read, onnx_model, tmp_path, capsys):
+    image, _ = compose([well_read[9][0], well_read[1][0], well_read[4][0]])
+    client = TestClient(create_app(model))
+    body = client.post("/api/read", files={"file": ("n.jpg", png(image.convert("RGB"), "JPEG"), "image/jpeg")}).json()
+    assert body["number"] == "914" and len(body["digits"]) == 3 and body["width"] == image.width
+    assert all(len(d["box"]) == 4 for d in body["digits"])
+    assert client.post("/api/read", files={"file": ("x.png", b"not an image", "image/png")}).status_code == 415
+    assert client.post("/api/read", content=b"x", headers={"content-type": "text/plain"}).status_code == 415
+    huge = b"0" * (13 * 1024 * 1024)
+    assert client.post("/api/read", content=huge, headers={"content-type": "multipart/form-data; boundary=b"}
+                       ).status_code == 413
+    assert "/api/read" in client.get("/openapi.json").json()["paths"]
+
+    image.save(tmp_path / "a.png")
+    (tmp_path / "numbers.csv").write_text("file,number\na.png,914\n")
+    assert main(["read", str(onnx_model), str(tmp_path), "--json"]) == 0
+    (row,) = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert row["number"] == "914" and row["correct"] is True and len(row["digits"]) == 3
+    assert main(["read", str(onnx_model), str(tmp_path)]) == 0
+    assert "Whole numbers right: 1/1" in capsys.readouterr().out
