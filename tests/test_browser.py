@@ -2,7 +2,11 @@
 `digitkit serve` started as a user would, on loopback. Saves a screenshot to test-artifacts/."""
 
 import pytest
+import math
 import statistics
+
+import numpy as np
+from PIL import Image
 
 from browser_helpers import (ANSWER_PROBE, ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, LATENCY_STROKES, answer_latencies,
                              digitkit_server, needs_chromium, stroke_on_pad)
@@ -133,3 +137,62 @@ def test_an_answer_for_an_older_drawing_is_not_shown_over_a_newer_one(server, br
     page.close()
     assert len(shown) == 1, f"answers shown after the second stroke began: {shown}"
     assert on_screen == shown[0]["label"] == server_reading
+
+
+def number_strokes():
+    """2, 0, 2, 6, each in its own quarter of the wide pad, as fractions of the pad's width and height."""
+    def at(quarter, points):
+        return [(0.04 + 0.24 * quarter + 0.17 * x, 0.15 + 0.7 * y) for x, y in points]
+
+    two = [(0.1, 0.25), (0.35, 0.02), (0.75, 0.05), (0.85, 0.3), (0.6, 0.6), (0.05, 1.0), (0.95, 1.0)]
+    zero = [(0.5 + 0.42 * math.sin(a), 0.5 - 0.5 * math.cos(a)) for a in [i * 2 * math.pi / 24 for i in range(25)]]
+    six = [(0.8, 0.02), (0.35, 0.3), (0.1, 0.75), (0.3, 1.0), (0.7, 0.98), (0.85, 0.72), (0.6, 0.5), (0.25, 0.6)]
+    return [at(0, two), at(1, zero), at(2, two), at(3, six)]
+
+
+def test_number_mode_reads_a_drawn_number_and_a_photo(server, browser, tmp_path, mnist):
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page.goto(server)
+    page.check('input[name="mode"][value="number"]')
+    page.evaluate("""() => { window.reads = []; const fetch0 = window.fetch;
+        window.fetch = async (...args) => { const r = await fetch0(...args);
+          if (String(args[0]).includes('/api/read')) r.clone().json().then((j) => reads.push(j)); return r; }; }""")
+    box = page.locator("#wide-pad").bounding_box()
+    for stroke in number_strokes():
+        page.mouse.move(box["x"] + box["width"] * stroke[0][0], box["y"] + box["height"] * stroke[0][1])
+        page.mouse.down()
+        for x, y in stroke[1:]:
+            page.mouse.move(box["x"] + box["width"] * x, box["y"] + box["height"] * y, steps=3)
+        page.mouse.up()
+    page.wait_for_timeout(600)
+    page.wait_for_function("document.getElementById('number').textContent.trim().length === 4", timeout=10000)
+    shown = page.text_content("#number").strip()
+    answer = page.evaluate("reads[reads.length - 1]")
+    overlay = page.locator("#boxes").bounding_box()
+    # Where each box is drawn on screen, and whether its left edge is painted.
+    painted = page.evaluate("""(digits) => { const c = document.getElementById('boxes'), ctx = c.getContext('2d');
+        const s = c.width / %d; return digits.map(d => ctx.getImageData(Math.round(d.box[0] * s - 3), Math.round((d.box[1] + d.box[3] / 2) * s), 1, 1).data[3]); }""" % answer["width"], answer["digits"])
+    page.screenshot(path=str(ARTIFACTS / "browser-number-drawn.png"), full_page=True)
+
+    photo = np.full((200, 600), 250, np.uint8)
+    for i, digit in enumerate([2, 0, 2, 6]):
+        image = mnist.x_test[list(mnist.y_test).index(digit)]
+        photo[30:170, 30 + 135 * i : 170 + 135 * i] = np.minimum(
+            photo[30:170, 30 + 135 * i : 170 + 135 * i], 255 - np.asarray(Image.fromarray(image).resize((140, 140))))
+    Image.fromarray(photo).convert("RGB").save(tmp_path / "number.jpg", quality=85)
+    page.set_input_files("#photo", str(tmp_path / "number.jpg"))
+    page.wait_for_selector("#photo-view:not([hidden])", timeout=10000)
+    photo_answer = page.evaluate("reads[reads.length - 1]")
+    photo_shown = page.text_content("#number").strip()
+    page.screenshot(path=str(ARTIFACTS / "browser-number-photo.png"), full_page=True)
+    page.close()
+
+    assert shown == answer["number"] == "2026" and len(answer["digits"]) == 4
+    scale = overlay["width"] / answer["width"]
+    for digit, stroke in zip(answer["digits"], number_strokes()):
+        left, right = overlay["x"] + digit["box"][0] * scale, overlay["x"] + (digit["box"][0] + digit["box"][2]) * scale
+        drawn_left = box["x"] + box["width"] * min(x for x, _ in stroke)
+        drawn_right = box["x"] + box["width"] * max(x for x, _ in stroke)
+        assert left - 25 <= drawn_left and drawn_right <= right + 25, (digit, drawn_left, drawn_right)
+    assert all(alpha > 0 for alpha in painted), painted  # each box is drawn where the digit is
+    assert len(photo_answer["digits"]) == 4 and photo_answer["width"] == 600 and photo_shown == photo_answer["number"]

@@ -2,7 +2,8 @@
 // pen, its drawing as the PNG the server reads, and the bars of class probabilities.
 "use strict";
 
-const UPLOAD_SIZE = 140;  // half the 280 px pad: plenty for a 28x28 input, a quarter of the bytes
+// The drawing is sent at half the pad's size (140 px for the 280 px pad): plenty for a 28x28 input, a
+// quarter of the bytes.
 
 // onStroke runs after every stroke segment, onLift when the pen leaves the pad.
 function drawingPad(pad, { onStroke = () => {}, onLift = () => {} } = {}) {
@@ -25,7 +26,7 @@ function drawingPad(pad, { onStroke = () => {}, onLift = () => {} } = {}) {
 
   function stroke(to) {
     ctx.strokeStyle = "#111";
-    ctx.lineWidth = pad.width / 14;  // a thick, round pen, like a finger on a phone
+    ctx.lineWidth = Math.min(pad.width, pad.height) / 14;  // a thick, round pen, like a finger on a phone
     ctx.lineCap = "round";
     ctx.lineJoin = "round";
     ctx.beginPath();
@@ -52,13 +53,14 @@ function drawingPad(pad, { onStroke = () => {}, onLift = () => {} } = {}) {
   });
   for (const type of ["pointerup", "pointercancel"]) pad.addEventListener(type, () => { drawing = false; onLift(); });
 
-  // The drawing as a PNG at UPLOAD_SIZE, as the server expects it, made at once: canvas.toBlob runs
+  // The drawing as a PNG at half size, as the server expects it, made at once: canvas.toBlob runs
   // as an idle task, and right after input Chromium gives it none until its one-second fallback;
   // toDataURL encodes in a few milliseconds (benchmarks/page_latency.py measures both).
   api.blob = () => {
     const small = document.createElement("canvas");
-    small.width = small.height = UPLOAD_SIZE;
-    small.getContext("2d").drawImage(pad, 0, 0, UPLOAD_SIZE, UPLOAD_SIZE);
+    small.width = Math.round(pad.width / 2);
+    small.height = Math.round(pad.height / 2);
+    small.getContext("2d").drawImage(pad, 0, 0, small.width, small.height);
     return dataUrlBlob(small.toDataURL("image/png"));
   };
 

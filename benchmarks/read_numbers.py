@@ -1,0 +1,188 @@
+"""Reading whole numbers: numbers of 2-8 digits written by people training never saw.
+
+Each number is written by one of digitkit's six held-out pen writers (data.handwriting.pendigits:
+BENCHMARK_WRITERS, never trained on or tuned with), digit by digit in that writer's own hand,
+spaced as people space digits (apart, close, touching, slightly overlapping). Three kinds, all
+SYNTHESIZED from those pen digits (no real photos or scans are in this repository):
+
+- drawn: dark ink on a white canvas, as the drawing page saves it;
+- photo: the same on paper photographed with a phone: a 3x larger image, paper texture, light
+  falling off across the page and a soft shadow, blue or black ink, ruled lines on some, a
+  rotation of up to 8 degrees, blur, sensor noise and JPEG compression;
+- scan: the same as a form processor delivers it: binarised at 24 px a digit and scaled back up
+  (jagged), with scanner specks.
+
+For each kind: whole-number accuracy (and on 2-6 digits, the target's range), digit accuracy (1 -
+edit distance / length), segmentation errors (digits missed or extra, as a share of digits), the
+share answered "sure", how often a sure number is wrong, and the time per number.
+
+    python benchmarks/read_numbers.py runs/first               # 200 numbers of each kind
+    python benchmarks/read_numbers.py runs/first --count 50 --save-examples examples/
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import time
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageFilter
+from scipy import ndimage
+
+from digitkit.data.handwriting import pendigits
+from digitkit.data.normalize import ink_map, load_image
+from digitkit.predict import load_model
+from digitkit.predict.numbers import read_number
+
+HEIGHT = 80  # a digit's height in a drawing, px
+
+
+def held_out_digits() -> dict[tuple[int, int], list]:
+    """{(writer, digit): that writer's pen digits} of the held-out writers only."""
+    _, _, held_out = pendigits.split_by_writer(pendigits.read_pendigits())
+    by = {}
+    for digit in held_out:
+        by.setdefault((digit.writer, digit.label), []).append(digit)
+    return by
+
+
+def digit_ink(digit, rng) -> np.ndarray:
+    ink, _ = ink_map(pendigits.render(digit, rng))
+    rows, cols = np.flatnonzero((ink > 0.2).any(1)), np.flatnonzero((ink > 0.2).any(0))
+    crop = ink[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1] / ink.max()
+    width = max(2, round(crop.shape[1] * HEIGHT / crop.shape[0]))
+    size = rng.uniform(0.85, 1.1)  # people write digits of a number at slightly different sizes
+    height = round(HEIGHT * size)
+    return np.asarray(Image.fromarray(crop.astype(np.float32), "F").resize((round(width * size), height)))
+
+
+def drawn_number(by, rng, length: int) -> tuple[np.ndarray, str]:
+    """Ink (0..1) of a number in one held-out writer's hand, and its digits."""
+    writers = sorted({w for w, _ in by})
+    writer = int(rng.choice(writers))
+    labels = [int(v) for v in rng.integers(0, 10, length)]
+    inks = [digit_ink(by[writer, label][int(rng.integers(len(by[writer, label])))], rng) for label in labels]
+    spacing = rng.choice(["apart", "close", "touching"], p=[0.45, 0.35, 0.2])
+    gaps = {"apart": (0.2, 0.5), "close": (0.04, 0.2), "touching": (-0.06, 0.0)}[spacing]
+    width = sum(i.shape[1] for i in inks) + int(HEIGHT * 0.5 * length) + 2 * HEIGHT
+    canvas = np.zeros((HEIGHT * 2, width), np.float32)
+    x = HEIGHT // 2
+    for ink in inks:
+        top = HEIGHT // 2 + int(rng.integers(-6, 7)) + (HEIGHT - ink.shape[0])
+        region = canvas[top : top + ink.shape[0], x : x + ink.shape[1]]
+        np.maximum(region, ink[: region.shape[0], : region.shape[1]], out=region)
+        x += ink.shape[1] + int(rng.uniform(*gaps) * HEIGHT)
+    cols = np.flatnonzero(canvas.any(0))
+    return canvas[:, : cols[-1] + HEIGHT // 2], "".join(map(str, labels))
+
+
+def as_drawing(ink: np.ndarray, rng) -> Image.Image:
+    return Image.fromarray((255 - 238 * np.clip(ink, 0, 1)).astype(np.uint8))
+
+
+def as_photo(ink: np.ndarray, rng) -> Image.Image:
+    big = np.asarray(Image.fromarray(ink.astype(np.float32), "F").resize((ink.shape[1] * 3, ink.shape[0] * 3)))
+    h, w = big.shape
+    yy, xx = np.mgrid[0:h, 0:w] / max(h, w)
+    light = 215 + 35 * (1 - np.hypot(xx - rng.uniform(0, 1), yy - rng.uniform(0, 1)))  # a lamp's fall-off
+    shadow = rng.uniform(0.55, 0.85) if rng.random() < 0.5 else 1.0  # a hand's or phone's shadow on one side
+    edge = rng.uniform(0.2, 0.8) * w
+    light = light * np.where(xx * max(h, w) < edge, shadow, 1.0)
+    light = ndimage.gaussian_filter(light, 15)
+    paper = light + ndimage.gaussian_filter(rng.normal(0, 6, (h, w)), 1.5)  # paper texture
+    pen = np.array([30, 40, 140]) if rng.random() < 0.5 else np.array([25, 25, 30])
+    rgb = paper[..., None] * (1 - big[..., None]) + pen * big[..., None] * (light[..., None] / 250)
+    image = Image.fromarray(np.clip(rgb, 0, 255).astype(np.uint8), "RGB")
+    if rng.random() < 0.5:  # ruled paper
+        draw = ImageDraw.Draw(image)
+        spacing = int(h * rng.uniform(0.35, 0.5))
+        for y in range(int(rng.integers(5, spacing)), h, spacing):
+            draw.line([(0, y), (w, y)], fill=(150, 170, 210), width=2)
+    image = image.rotate(float(rng.uniform(-8, 8)), resample=Image.Resampling.BILINEAR, expand=True,
+                         fillcolor=(200, 200, 195))
+    image = image.filter(ImageFilter.GaussianBlur(float(rng.uniform(0.5, 1.8))))
+    noisy = np.asarray(image, np.float32) + rng.normal(0, 4, (image.height, image.width, 3))
+    buffer = io.BytesIO()
+    Image.fromarray(np.clip(noisy, 0, 255).astype(np.uint8)).save(buffer, "JPEG", quality=int(rng.integers(60, 90)))
+    return load_image(buffer.getvalue())
+
+
+def as_scan(ink: np.ndarray, rng) -> Image.Image:
+    digit_px = rng.uniform(20, 30)  # the scanner's resolution: a digit this many pixels high
+    small = Image.fromarray(ink.astype(np.float32), "F").resize(
+        (max(4, round(ink.shape[1] * digit_px / HEIGHT)), max(4, round(ink.shape[0] * digit_px / HEIGHT))))
+    binary = np.asarray(small) > rng.uniform(0.3, 0.5)
+    up = np.asarray(Image.fromarray(binary).resize((ink.shape[1], ink.shape[0]), Image.Resampling.NEAREST))
+    grey = np.where(up, 20, 245).astype(np.uint8)
+    specks = rng.random(grey.shape) < 0.0008
+    if rng.random() < 0.5:
+        specks = ndimage.binary_dilation(specks)  # (iterations=0 would grow them until nothing changes)
+    grey[specks] = 20
+    return Image.fromarray(grey)
+
+
+KINDS = {"drawn": as_drawing, "photo": as_photo, "scan": as_scan}
+
+
+def edit_distance(a: str, b: str) -> int:
+    row = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        previous, row[0] = row[0], i
+        for j, cb in enumerate(b, 1):
+            previous, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, previous + (ca != cb))
+    return row[-1]
+
+
+def measure(model, by, kind: str, count: int, seed: int, save: Path | None) -> dict:
+    rng = np.random.default_rng(seed)
+    rows = []
+    for n in range(count):
+        ink, truth = drawn_number(by, rng, int(rng.integers(2, 9)))
+        image = KINDS[kind](ink, rng)
+        started = time.perf_counter()
+        answer = read_number(model, image)
+        seconds = time.perf_counter() - started
+        digits = answer.number.replace(".", "")
+        rows.append((truth, digits, answer.verdict == "sure", seconds))
+        if save is not None and n < 12:
+            image.save(save / f"{kind}-{n:02d}-{truth}-read-{digits or 'none'}.png")
+    short = [r for r in rows if 2 <= len(r[0]) <= 6]
+    sure = [r for r in rows if r[2]]
+    total = sum(len(t) for t, *_ in rows)
+    return {
+        "numbers": len(rows),
+        "whole": np.mean([t == d for t, d, *_ in rows]),
+        "whole 2-6": np.mean([t == d for t, d, *_ in short]),
+        "digits": 1 - sum(edit_distance(t, d) for t, d, *_ in rows) / total,
+        "segmentation": sum(abs(len(t) - len(d)) for t, d, *_ in rows) / total,
+        "sure": len(sure) / len(rows),
+        "sure wrong": np.mean([t != d for t, d, *_ in sure]) if sure else 0.0,
+        "ms": 1000 * float(np.median([r[3] for r in rows])),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("model", help="a run folder or model file")
+    parser.add_argument("--count", type=int, default=200, help="numbers of each kind (default 200)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--save-examples", metavar="DIR", help="write the first twelve images of each kind here")
+    args = parser.parse_args()
+    model = load_model(args.model)
+    by = held_out_digits()
+    save = Path(args.save_examples) if args.save_examples else None
+    if save:
+        save.mkdir(parents=True, exist_ok=True)
+    print(f"{args.count} numbers of 2-8 digits per kind, held-out pen writers, synthesized images; model {model.name}\n")
+    print("| kind | whole numbers | whole, 2-6 digits | digits | segmentation errors (of digits) | sure | sure but wrong | ms per number (median) |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
+    for kind in KINDS:
+        r = measure(model, by, kind, args.count, args.seed, save)
+        print(f"| {kind} | {r['whole']:.1%} | {r['whole 2-6']:.1%} | {r['digits']:.1%} | {r['segmentation']:.1%} | "
+              f"{r['sure']:.1%} | {r['sure wrong']:.1%} | {r['ms']:.0f} |", flush=True)
+
+
+if __name__ == "__main__":
+    main()
