@@ -251,8 +251,11 @@ def read_number(classifier: Classifier, image: Image.Image) -> NumberAnswer:
     if not pieces:
         return NumberAnswer.of([], full)
     height = _line_height(pieces)
-    small = [p for p in pieces if p.height < SPECK * height and p.width < SPECK * height]
-    units = _group([p for p in pieces if p not in small])
+    is_small = [p.height < SPECK * height and p.width < SPECK * height for p in pieces]
+    small = [p for p, tiny in zip(pieces, is_small) if tiny]
+    large = [p for p, tiny in zip(pieces, is_small) if not tiny]
+    # Joining is quadratic in the pieces: far more than a number's digits can be made of is refused first.
+    units = _group(large) if len(large) <= MAX_PARTS * MAX_DIGITS else large
     if len(units) > MAX_DIGITS:
         raise NormalizeError(f"the image holds {len(units)} candidate digits, more than a number of "
                              f"{MAX_DIGITS} can have: photograph or crop one line of handwriting")
