@@ -25,10 +25,11 @@ from digitkit.classifier import Classifier, load_classifier
 from digitkit.data.normalize import IMAGE_SUFFIXES, BlankImage, NormalizeError, load_image, normalize
 from digitkit.files import atomic_write_bytes
 from digitkit.predict.answer import Answer
+from digitkit.predict.numbers import NumberAnswer, read_number
 from digitkit.runs import MODEL_FILE, Run, is_run_folder
 
 # What a server or a page needs to read an upload, from this stage (it reaches no further down).
-__all__ = ["Answer", "BlankImage", "NormalizeError", "load_image", "read_images", "read_files", "save_inputs",
+__all__ = ["Answer", "NumberAnswer", "read_number", "BlankImage", "NormalizeError", "load_image", "read_images", "read_files", "save_inputs",
            "load_model", "model_and_images", "labelled_inputs", "served_model_path", "class_tally"]
 
 MAX_FILES = 100_000  # a pattern matching more than this is surely a mistake (or a loop)
