@@ -48,7 +48,7 @@ INPUT_CONTRACT = {
 
 # The request body of every endpoint that takes an image file (OpenAPI).
 IMAGE_UPLOAD = {"multipart/form-data": {"schema": {"type": "object", "properties": {
-    "file": {"type": "string", "format": "binary"}}, "required": ["file"]}}}
+    "file": {"type": "string", "format": "binary"}}, "required": ["file"], "additionalProperties": False}}}
 
 
 class Prediction(BaseModel):
@@ -150,12 +150,17 @@ class UploadError(Exception):
 
 
 async def read_upload(request: Request, max_fields: int = 8) -> bytes:
-    """The bytes of the file in multipart field ``file``; :class:`UploadError` says what is wrong."""
+    """The bytes of the file in multipart field ``file``, the form's only field (IMAGE_UPLOAD);
+    :class:`UploadError` says what is wrong."""
     try:
         async with request.form(max_files=1, max_fields=max_fields) as form:
             upload = form.get("file")
             if upload is None or isinstance(upload, str):
                 raise UploadError("multipart form needs an image file in field 'file'")
+            others = sorted({key for key in form.keys() if key != "file"})
+            if others:
+                raise UploadError(f"unexpected form field(s) {', '.join(map(repr, others))}: send one image file in "
+                                  "field 'file' and nothing else")
             return await upload.read()
     except (UploadError, BodyRefused):
         raise
