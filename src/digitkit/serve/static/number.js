@@ -26,15 +26,16 @@
 
   // Each digit's box, its answer under it; an unsure digit in orange with a question mark.
   function drawBoxes(ctx, result, scale) {
-    ctx.font = `bold ${Math.max(14, Math.round(22 * ctx.canvas.width / 840))}px system-ui, sans-serif`;
-    ctx.lineWidth = Math.max(2, ctx.canvas.width / 400);
+    const k = ctx.canvas.width / (ctx.canvas.clientWidth || ctx.canvas.width);  // canvas pixels per CSS pixel
+    ctx.font = `bold ${Math.round(16 * k)}px system-ui, sans-serif`;  // 16 px on screen, on a phone too
+    ctx.lineWidth = 2 * k;
     for (const digit of result.digits) {
       const [x, y, w, h] = digit.box.map((v) => v * scale);
       const unsure = digit.verdict !== "sure" && digit.verdict !== "point";
       ctx.strokeStyle = ctx.fillStyle = unsure ? "#bf8700" : "#1a7f37";
       ctx.strokeRect(x - 3, y - 3, w + 6, h + 6);
       const text = unsure ? `${digit.label}?` : digit.label;
-      ctx.fillText(text, x + w / 2 - ctx.measureText(text).width / 2, Math.min(ctx.canvas.height - 4, y + h + 26));
+      ctx.fillText(text, x + w / 2 - ctx.measureText(text).width / 2, Math.min(ctx.canvas.height - 3 * k, y + h + 19 * k));
     }
   }
 
