@@ -14,14 +14,16 @@ choice of cuts are digitkit's own, since no library segments a line of handwritt
 
 from __future__ import annotations
 
+import csv
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 from PIL import Image
 from scipy import ndimage
 
 from digitkit.classifier import Classifier
-from digitkit.data.normalize import NOISE_FRACTION, BlankImage, NormalizeError, fit_digit, ink_map
+from digitkit.data.normalize import NOISE_FRACTION, BlankImage, NormalizeError, fit_digit, ink_map, load_image
 from digitkit.predict.answer import Answer
 
 MAX_DIGITS = 32  # more candidate digits than this is not a number (printed text, noise)
@@ -330,10 +332,8 @@ def _answers(reader: _Reader, parts, points: list[Piece], scale) -> list[DigitRe
     return [d for _, d in sorted(out, key=lambda item: item[0])]
 
 
-def read_number_files(classifier: Classifier, paths: list) -> list[NumberAnswer | str]:
+def read_number_files(classifier: Classifier, paths: list[Path]) -> list[NumberAnswer | str]:
     """One answer per file, in order, or the reason (a string) that file alone could not be read."""
-    from digitkit.data.normalize import load_image
-
     out: list[NumberAnswer | str] = []
     for path in paths:
         try:
@@ -345,11 +345,8 @@ def read_number_files(classifier: Classifier, paths: list) -> list[NumberAnswer 
     return out
 
 
-def expected_numbers(paths: list) -> dict:
+def expected_numbers(paths: list[Path]) -> dict[Path, str]:
     """{image path: number} from the ``numbers.csv`` (``file,number``) beside labelled images."""
-    import csv
-    from pathlib import Path
-
     expected = {}
     for folder in sorted({Path(p).parent for p in paths}):
         table = folder / "numbers.csv"

@@ -1,5 +1,6 @@
-"""Stage 8: serve. A drawing web app and an HTTP API (FastAPI), predicting with onnxruntime:
-``app`` is the ASGI app, ``server`` runs it (uvicorn, connection limits, worker processes)."""
+"""Stage 9: serve. The drawing page, the Teach page and their HTTP APIs (FastAPI), reading with
+onnxruntime (or LiteRT): ``app`` and ``teach_app`` route, ``guards`` and ``access`` check each
+request, ``server`` runs them (uvicorn, connection limits, worker processes)."""
 
 from digitkit.serve.app import MAX_BODY_BYTES, SURE_ABOVE, create_app
 from digitkit.predict import served_model_path
