@@ -113,6 +113,7 @@ class Piece:
     bottom: int  # exclusive
     left: int
     right: int  # exclusive
+    cut: bool = False  # its edge is a cut through touching ink: where one digit ends is a guess
 
     @property
     def width(self) -> int:
@@ -124,7 +125,7 @@ class Piece:
 
     def joined(self, other: Piece) -> Piece:
         return Piece(self.labels + other.labels, min(self.top, other.top), max(self.bottom, other.bottom),
-                     min(self.left, other.left), max(self.right, other.right))
+                     min(self.left, other.left), max(self.right, other.right), self.cut or other.cut)
 
 
 def _pieces(mask: np.ndarray) -> tuple[np.ndarray, list[Piece]]:
@@ -236,8 +237,8 @@ class _Reader:
         if piece.width < MUST_SPLIT * self.height and pairs[best] <= sure[0]:
             return whole
         cut = piece.left + options[best]
-        left = Piece(piece.labels, piece.top, piece.bottom, piece.left, cut)
-        right = Piece(piece.labels, piece.top, piece.bottom, cut, piece.right)
+        left = Piece(piece.labels, piece.top, piece.bottom, piece.left, cut, True)
+        right = Piece(piece.labels, piece.top, piece.bottom, cut, piece.right, True)
         return self.split(left, depth + 1) + self.split(right, depth + 1)
 
 
@@ -262,10 +263,10 @@ def read_number(classifier: Classifier, image: Image.Image) -> NumberAnswer:
         raise NormalizeError(f"the image holds {len(units)} candidate digits, more than a number of "
                              f"{MAX_DIGITS} can have: photograph or crop one line of handwriting")
     reader = _Reader(classifier, ink, labels, height)
-    units = [Piece(p.labels, p.top, p.bottom, *cols) for unit in units for p, cols in reader.split(unit)]
+    units = [part for unit in units for part, _ in reader.split(unit)]
     digits = _best_segmentation(reader, units)
     points = [s for s in small if _is_point(s, digits, height)]
-    return NumberAnswer.of(_answers(reader, [(d, (d.left, d.right)) for d in digits], points, scale), full)
+    return NumberAnswer.of(_answers(reader, digits, points, scale), full)
 
 
 def _best_segmentation(reader: _Reader, units: list[Piece]) -> list[Piece]:
@@ -306,27 +307,30 @@ def _best_segmentation(reader: _Reader, units: list[Piece]) -> list[Piece]:
     return chosen[::-1]
 
 
-def _answers(reader: _Reader, parts, points: list[Piece], scale) -> list[DigitRead]:
+def _answers(reader: _Reader, digits: list[Piece], points: list[Piece], scale) -> list[DigitRead]:
+    """The model's answer for each digit, in one batch, and the points, left to right. A digit cut
+    from touching ink is never "sure": its edge was a guess, however sure the model is of its shape."""
     def box(top, bottom, left, right):
         return (round(left * scale[0]), round(top * scale[1]), max(1, round((right - left) * scale[0])),
                 max(1, round((bottom - top) * scale[1])))
 
     crops, found = [], []
-    for piece, columns in parts:
+    for piece in digits:
         try:
-            crop = reader.crop(piece, columns)
+            crop = reader.crop(piece)
         except BlankImage:
             continue
-        rows = np.flatnonzero(np.isin(reader.labels[piece.top : piece.bottom, columns[0] : columns[1]], piece.labels).any(1))
+        window = reader.labels[piece.top : piece.bottom, piece.left : piece.right]
+        rows = np.flatnonzero(np.isin(window, piece.labels).any(1))
         crops.append(crop)
-        found.append((columns[0], box(piece.top + rows[0], piece.top + rows[-1] + 1, *columns)))
+        found.append((piece, box(piece.top + rows[0], piece.top + rows[-1] + 1, piece.left, piece.right)))
     out: list[tuple[float, DigitRead]] = []
     if crops:
         fields = [fit_digit(c) for c in crops]
-        for (left, where), probs, seen in zip(found, reader.classifier.predict(np.stack(fields)), fields):
+        for (piece, where), probs, seen in zip(found, reader.classifier.predict(np.stack(fields)), fields):
             answer = Answer.of(probs, reader.classifier.labels, 2, seen)
-            out.append((left, DigitRead(answer.label, answer.confidence, answer.verdict, where,
-                                        answer.probabilities, seen)))
+            said = "not sure" if piece.cut and answer.verdict == "sure" else answer.verdict
+            out.append((piece.left, DigitRead(answer.label, answer.confidence, said, where, answer.probabilities, seen)))
     for p in points:
         out.append((p.left, DigitRead(POINT, 1.0, "point", box(p.top, p.bottom, p.left, p.right))))
     return [d for _, d in sorted(out, key=lambda item: item[0])]
