@@ -187,58 +187,63 @@ def _is_point(speck: Piece, digits: list[Piece], height: float) -> bool:
 
 # -- reading -------------------------------------------------------------------------------------
 class _Reader:
-    """The digits of one image: cuts chosen with the classifier, crops fitted, one batch at the end."""
+    """The digits of one image, read with the classifier. The segmentation asks about the same pieces
+    more than once (a cut's halves, then the joins, then the answer): each is fitted and read once."""
 
     def __init__(self, classifier: Classifier, ink: np.ndarray, labels: np.ndarray, height: float):
         self.classifier, self.ink, self.labels, self.height = classifier, ink, labels, height
+        self.known: dict[tuple, tuple[np.ndarray, np.ndarray] | None] = {}
 
-    def crop(self, piece: Piece, columns: tuple[int, int] | None = None) -> np.ndarray:
-        """The piece's own ink (not its neighbours'), cropped to its box, optionally to some columns."""
-        left, right = columns or (piece.left, piece.right)
-        window = np.s_[piece.top : piece.bottom, left:right]
-        own = np.isin(self.labels[window], piece.labels)
-        ink = np.where(own, self.ink[window], 0)
+    def crop(self, piece: Piece) -> np.ndarray:
+        """The piece's own ink (not its neighbours'), within its columns, cropped to its box."""
+        window = np.s_[piece.top : piece.bottom, piece.left : piece.right]
+        ink = np.where(np.isin(self.labels[window], piece.labels), self.ink[window], 0)
         rows, cols = np.flatnonzero(ink.any(1)), np.flatnonzero(ink.any(0))
         if not len(rows):
             raise BlankImage("no ink in this part")
         return ink[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
 
-    def confidence(self, crops: list[np.ndarray]) -> np.ndarray:
-        fields = [fit_digit(c) for c in crops]
-        return self.classifier.predict(np.stack(fields)).max(1)
+    def read(self, pieces: list[Piece]) -> list[tuple[np.ndarray, np.ndarray] | None]:
+        """Each piece's 28x28 input and probabilities (None: no ink in it); the new ones in one batch."""
+        keys = [(tuple(p.labels), p.top, p.bottom, p.left, p.right) for p in pieces]
+        new: dict[tuple, np.ndarray] = {}
+        for key, piece in zip(keys, pieces):
+            if key not in self.known and key not in new:
+                try:
+                    new[key] = fit_digit(self.crop(piece))
+                except BlankImage:
+                    self.known[key] = None
+        if new:
+            for key, probs in zip(new, self.classifier.predict(np.stack(list(new.values())))):
+                self.known[key] = (new[key], probs)
+        return [self.known[key] for key in keys]
 
-    def split(self, piece: Piece, depth: int = 0) -> list[tuple[Piece, tuple[int, int]]]:
+    def sureness(self, pieces: list[Piece]) -> list[float | None]:
+        """log of the model's top probability for each piece (None: no ink in it)."""
+        return [None if r is None else float(np.log(max(r[1].max(), 1e-6))) for r in self.read(pieces)]
+
+    def split(self, piece: Piece, depth: int = 0) -> list[Piece]:
         """The piece as one digit, or cut into two (or more) where the model is surest of both
         halves: cut when the halves read surer than the whole (their geometric mean), and always
         when the piece is too wide for one digit."""
-        whole = [(piece, (piece.left, piece.right))]
         if piece.width < SPLIT_FROM * self.height or depth >= 3:
-            return whole
+            return [piece]
         inside = np.isin(self.labels[piece.top : piece.bottom, piece.left : piece.right], piece.labels)
         profile = np.where(inside, self.ink[piece.top : piece.bottom, piece.left : piece.right], 0).sum(0)
         lo, hi = int(0.25 * piece.width), int(0.75 * piece.width)
         if hi - lo < 2:
-            return whole
+            return [piece]
         cuts = sorted(sorted(range(lo, hi), key=lambda c: profile[c])[:12])[::3]
-        options, crops = [], []
-        for cut in cuts:
-            try:
-                halves = [self.crop(piece, (piece.left, piece.left + cut)),
-                          self.crop(piece, (piece.left + cut, piece.right))]
-            except BlankImage:
-                continue
-            options.append(cut)
-            crops += halves
-        if not options:
-            return whole
-        sure = np.log(np.maximum(self.confidence([self.crop(piece)] + crops), 1e-6))
-        pairs = [(sure[1 + 2 * i] + sure[2 + 2 * i]) / 2 for i in range(len(options))]
-        best = int(np.argmax(pairs))
-        if piece.width < MUST_SPLIT * self.height and pairs[best] <= sure[0]:
-            return whole
-        cut = piece.left + options[best]
-        left = Piece(piece.labels, piece.top, piece.bottom, piece.left, cut, True)
-        right = Piece(piece.labels, piece.top, piece.bottom, cut, piece.right, True)
+        halves = [(Piece(piece.labels, piece.top, piece.bottom, piece.left, piece.left + cut, True),
+                   Piece(piece.labels, piece.top, piece.bottom, piece.left + cut, piece.right, True)) for cut in cuts]
+        sure = self.sureness([piece] + [half for pair in halves for half in pair])
+        options = [((sure[1 + 2 * i] + sure[2 + 2 * i]) / 2, pair) for i, pair in enumerate(halves)
+                   if sure[1 + 2 * i] is not None and sure[2 + 2 * i] is not None]
+        if sure[0] is None or not options:
+            return [piece]
+        best, (left, right) = max(options, key=lambda option: option[0])
+        if piece.width < MUST_SPLIT * self.height and best <= sure[0]:
+            return [piece]
         return self.split(left, depth + 1) + self.split(right, depth + 1)
 
 
@@ -263,7 +268,7 @@ def read_number(classifier: Classifier, image: Image.Image) -> NumberAnswer:
         raise NormalizeError(f"the image holds {len(units)} candidate digits, more than a number of "
                              f"{MAX_DIGITS} can have: photograph or crop one line of handwriting")
     reader = _Reader(classifier, ink, labels, height)
-    units = [part for unit in units for part, _ in reader.split(unit)]
+    units = [part for unit in units for part in reader.split(unit)]
     digits = _best_segmentation(reader, units)
     points = [s for s in small if _is_point(s, digits, height)]
     return NumberAnswer.of(_answers(reader, digits, points, scale), full)
@@ -284,16 +289,10 @@ def _best_segmentation(reader: _Reader, units: list[Piece]) -> list[Piece]:
             if joined.width > JOINED_WIDTH * reader.height:
                 break
             candidates[i, j + 1] = joined
-    keys, crops = [], []
-    for key, piece in candidates.items():
-        try:
-            crops.append(reader.crop(piece, (piece.left, piece.right)))
-            keys.append(key)
-        except BlankImage:
-            continue
-    if not crops:
+    sure = {key: value for key, value in zip(candidates, reader.sureness(list(candidates.values())))
+            if value is not None}
+    if not sure:
         return []
-    sure = dict(zip(keys, np.log(np.maximum(reader.confidence(crops), 1e-6))))
     best = [0.0] + [-np.inf] * len(units)
     came = [0] * (len(units) + 1)
     for end in range(1, len(units) + 1):
@@ -314,23 +313,17 @@ def _answers(reader: _Reader, digits: list[Piece], points: list[Piece], scale) -
         return (round(left * scale[0]), round(top * scale[1]), max(1, round((right - left) * scale[0])),
                 max(1, round((bottom - top) * scale[1])))
 
-    crops, found = [], []
-    for piece in digits:
-        try:
-            crop = reader.crop(piece)
-        except BlankImage:
+    out: list[tuple[float, DigitRead]] = []
+    for piece, read in zip(digits, reader.read(digits)):
+        if read is None:
             continue
+        seen, probs = read
         window = reader.labels[piece.top : piece.bottom, piece.left : piece.right]
         rows = np.flatnonzero(np.isin(window, piece.labels).any(1))
-        crops.append(crop)
-        found.append((piece, box(piece.top + rows[0], piece.top + rows[-1] + 1, piece.left, piece.right)))
-    out: list[tuple[float, DigitRead]] = []
-    if crops:
-        fields = [fit_digit(c) for c in crops]
-        for (piece, where), probs, seen in zip(found, reader.classifier.predict(np.stack(fields)), fields):
-            answer = Answer.of(probs, reader.classifier.labels, 2, seen)
-            said = "not sure" if piece.cut and answer.verdict == "sure" else answer.verdict
-            out.append((piece.left, DigitRead(answer.label, answer.confidence, said, where, answer.probabilities, seen)))
+        where = box(piece.top + rows[0], piece.top + rows[-1] + 1, piece.left, piece.right)
+        answer = Answer.of(probs, reader.classifier.labels, 2, seen)
+        said = "not sure" if piece.cut and answer.verdict == "sure" else answer.verdict
+        out.append((piece.left, DigitRead(answer.label, answer.confidence, said, where, answer.probabilities, seen)))
     for p in points:
         out.append((p.left, DigitRead(POINT, 1.0, "point", box(p.top, p.bottom, p.left, p.right))))
     return [d for _, d in sorted(out, key=lambda item: item[0])]
