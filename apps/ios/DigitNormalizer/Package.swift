@@ -1,8 +1,9 @@
 // swift-tools-version:5.9
 // The Foundation-only part of the iOS app as a package of its own, so `swift test` on a Mac or on
 // Linux checks it: the normalisation the app runs before the model (against digitkit's test
-// vectors) and what the app says about an answer (sure, not sure, not a digit). `normalize-digits`
-// runs the normalisation on raw images for digitkit's differential test (tests/test_swift.py).
+// vectors), the number reader, and what the app says about an answer (sure, not sure, not a digit).
+// `normalize-digits` and `read-numbers` run the normalisation and the number reader on raw images for
+// digitkit's differential tests (tests/test_swift.py).
 import PackageDescription
 
 let package = Package(
@@ -10,10 +11,12 @@ let package = Package(
     products: [
         .library(name: "DigitNormalizer", targets: ["DigitNormalizer"]),
         .executable(name: "normalize-digits", targets: ["normalize-digits"]),
+        .executable(name: "read-numbers", targets: ["read-numbers"]),
     ],
     targets: [
         .target(name: "DigitNormalizer"),
         .executableTarget(name: "normalize-digits", dependencies: ["DigitNormalizer"]),
+        .executableTarget(name: "read-numbers", dependencies: ["DigitNormalizer"]),
         .testTarget(name: "DigitNormalizerTests", dependencies: ["DigitNormalizer"]),
     ]
 )

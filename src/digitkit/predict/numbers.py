@@ -15,6 +15,7 @@ choice of cuts are digitkit's own, since no library segments a line of handwritt
 from __future__ import annotations
 
 import csv
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -29,9 +30,11 @@ from digitkit.predict.answer import Answer
 MAX_DIGITS = 32  # more candidate digits than this is not a number (printed text, noise)
 MAX_PARTS = 3  # a digit is drawn in at most this many pieces (a 4's two strokes, a 5's flag, a broken loop)
 JOINED_WIDTH = 1.3  # pieces joined into one digit span at most this many line heights
+JOIN_GAP = 0.1  # and stand at most this many line heights apart (parts of one digit nearly touch)
+JOIN_DOUBT = 1.0  # a join that reads surer than its parts apart by less than this (log) is a guess
 POINT = "."
 SPECK = 0.2  # a piece lower and narrower than this share of the line's height is a speck or a point
-SPLIT_FROM = 1.15  # a piece wider than this many line heights may be touching digits
+SPLIT_FROM = 1.0  # a piece wider than this many line heights may be touching digits
 MUST_SPLIT = 1.7  # wider than this, it is
 
 
@@ -78,9 +81,16 @@ def line_ink(image: Image.Image) -> np.ndarray:
         ink = _flattened(image, ink)
     if ink.size == 0 or ink.max() < 0.1:
         raise BlankImage("no digits found: the image is blank")
-    strong = np.percentile(ink[ink > 0], 99.5) if (ink > 0).any() else 0.0
+    strong = _strong(ink[ink > 0])
     ink = np.where(ink >= NOISE_FRACTION * strong, np.minimum(ink / max(strong, 1e-6), 1.0), 0).astype(np.float32)
     return np.where(_ruled_lines(ink > 0), 0, ink).astype(np.float32)
+
+
+def _strong(values: np.ndarray) -> np.float32:
+    """The level of full ink: the 99.5th percentile of the inked pixels (a few hot pixels are not
+    full ink), the nearest-rank value, so the Swift port picks the very same pixel."""
+    rank = int(0.995 * (values.size - 1))
+    return np.partition(values, rank)[rank]
 
 
 def _flattened(image: Image.Image, ink: np.ndarray) -> np.ndarray:
@@ -98,8 +108,9 @@ def _flattened(image: Image.Image, ink: np.ndarray) -> np.ndarray:
 def _ruled_lines(mask: np.ndarray) -> np.ndarray:
     """Pixels of long thin straight lines across the image (ruled or squared paper, a form's rule)."""
     height, width = mask.shape
-    across = ndimage.binary_opening(mask, structure=np.ones((1, max(8, width // 3)), bool))
-    down = ndimage.binary_opening(mask, structure=np.ones((max(8, height // 2), 1), bool))
+    # Odd lengths: a centred window, which the Swift port opens the same way.
+    across = ndimage.binary_opening(mask, structure=np.ones((1, max(9, width // 3) | 1), bool))
+    down = ndimage.binary_opening(mask, structure=np.ones((max(9, height // 2) | 1, 1), bool))
     lines = across | down
     # A thick bar is a stroke (a long dash), not a printed rule: keep rows and columns of lines thin.
     return lines & ~ndimage.binary_opening(lines, structure=np.ones((5, 5), bool))
@@ -113,7 +124,7 @@ class Piece:
     bottom: int  # exclusive
     left: int
     right: int  # exclusive
-    cut: bool = False  # its edge is a cut through touching ink: where one digit ends is a guess
+    guess: bool = False  # where this digit ends is a guess: a cut through touching ink, or a close call
 
     @property
     def width(self) -> int:
@@ -125,7 +136,7 @@ class Piece:
 
     def joined(self, other: Piece) -> Piece:
         return Piece(self.labels + other.labels, min(self.top, other.top), max(self.bottom, other.bottom),
-                     min(self.left, other.left), max(self.right, other.right), self.cut or other.cut)
+                     min(self.left, other.left), max(self.right, other.right), self.guess or other.guess)
 
 
 def _pieces(mask: np.ndarray) -> tuple[np.ndarray, list[Piece]]:
@@ -220,7 +231,7 @@ class _Reader:
 
     def sureness(self, pieces: list[Piece]) -> list[float | None]:
         """log of the model's top probability for each piece (None: no ink in it)."""
-        return [None if r is None else float(np.log(max(r[1].max(), 1e-6))) for r in self.read(pieces)]
+        return [None if r is None else math.log(max(float(r[1].max()), 1e-6)) for r in self.read(pieces)]
 
     def split(self, piece: Piece, depth: int = 0) -> list[Piece]:
         """The piece as one digit, or cut into two (or more) where the model is surest of both
@@ -243,6 +254,7 @@ class _Reader:
             return [piece]
         best, (left, right) = max(options, key=lambda option: option[0])
         if piece.width < MUST_SPLIT * self.height and best <= sure[0]:
+            piece.guess = best > sure[0] - JOIN_DOUBT  # two digits would read nearly as well
             return [piece]
         return self.split(left, depth + 1) + self.split(right, depth + 1)
 
@@ -285,6 +297,8 @@ def _best_segmentation(reader: _Reader, units: list[Piece]) -> list[Piece]:
         for j in range(i + 1, min(i + MAX_PARTS, len(units))):
             if set(units[j].labels) & set(joined.labels):
                 break  # halves of a cut piece: the cut already weighed them against the whole
+            if units[j].left - joined.right > JOIN_GAP * reader.height:
+                break  # a clear gap: the next piece is the next digit
             joined = joined.joined(units[j])
             if joined.width > JOINED_WIDTH * reader.height:
                 break
@@ -301,8 +315,12 @@ def _best_segmentation(reader: _Reader, units: list[Piece]) -> list[Piece]:
                 best[end], came[end] = best[start] + sure[start, end], start
     chosen, end = [], len(units)
     while end > 0:
-        chosen.append(candidates[came[end], end])
-        end = came[end]
+        start, piece = came[end], candidates[came[end], end]
+        apart = [sure.get((i, i + 1)) for i in range(start, end)]
+        if end - start > 1 and None not in apart and sure[start, end] - sum(apart) < JOIN_DOUBT:
+            piece.guess = True  # the parts read nearly as well as separate digits: a guess
+        chosen.append(piece)
+        end = start
     return chosen[::-1]
 
 
@@ -322,7 +340,7 @@ def _answers(reader: _Reader, digits: list[Piece], points: list[Piece], scale) -
         rows = np.flatnonzero(np.isin(window, piece.labels).any(1))
         where = box(piece.top + rows[0], piece.top + rows[-1] + 1, piece.left, piece.right)
         answer = Answer.of(probs, reader.classifier.labels, 2, seen)
-        said = "not sure" if piece.cut and answer.verdict == "sure" else answer.verdict
+        said = "not sure" if piece.guess and answer.verdict == "sure" else answer.verdict
         out.append((piece.left, DigitRead(answer.label, answer.confidence, said, where, answer.probabilities, seen)))
     for p in points:
         out.append((p.left, DigitRead(POINT, 1.0, "point", box(p.top, p.bottom, p.left, p.right))))

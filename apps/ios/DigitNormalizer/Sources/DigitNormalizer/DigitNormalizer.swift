@@ -32,21 +32,32 @@ public enum DigitNormalizer {
         var ink = inkMap(grey: grey, width: width, height: height, alpha: alpha)  // 1, 2
         guard let strongest = ink.pixels.max(), strongest >= minContrast else { return nil }  // 3
         ink = clean(ink, strongest: strongest)  // 4, 5
-        ink = thicken(ink)  // 6
-        guard let small = scale(ink) else { return nil }  // 7
+        return fit(ink)
+    }
+
+    /// Steps 6-8 (Python's `fit_digit`): one piece of ink, cropped to its box, as MNIST draws a digit;
+    /// nil when nothing is left to see at 20 px.
+    static func fit(_ ink: Plane) -> [UInt8]? {
+        guard let small = scale(thicken(ink)) else { return nil }  // 6, 7
         return centre(small)  // 8
     }
 
     /// The same from 8-bit RGBA pixels (4 bytes per pixel): grey is Pillow's ITU-R 601 luma, and the
     /// alpha counts only when some pixel is not opaque.
     public static func normalize(rgba: [UInt8], width: Int, height: Int) -> [UInt8]? {
-        var grey = [UInt8](repeating: 0, count: width * height)
-        var alpha = [UInt8](repeating: 255, count: width * height)
-        for i in 0..<(width * height) {
+        let (grey, alpha) = greyAndAlpha(rgba: rgba, count: width * height)
+        return normalize(grey: grey, width: width, height: height, alpha: alpha)
+    }
+
+    /// Luma and alpha of 8-bit RGBA pixels.
+    static func greyAndAlpha(rgba: [UInt8], count: Int) -> (grey: [UInt8], alpha: [UInt8]) {
+        var grey = [UInt8](repeating: 0, count: count)
+        var alpha = [UInt8](repeating: 255, count: count)
+        for i in 0..<count {
             grey[i] = luma(Int(rgba[4 * i]), Int(rgba[4 * i + 1]), Int(rgba[4 * i + 2]))
             alpha[i] = rgba[4 * i + 3]
         }
-        return normalize(grey: grey, width: width, height: height, alpha: alpha)
+        return (grey, alpha)
     }
 
     /// Pillow's RGB → L conversion (ITU-R 601 luma, 16-bit fixed point, rounded).
@@ -68,13 +79,20 @@ public enum DigitNormalizer {
         return 255
     }
 
+    /// Which way the ink was found: the alpha of a transparent canvas, or dark or light on its background.
+    enum Polarity { case alpha, darkOnLight, lightOnDark }
+
     static func inkMap(grey: [UInt8], width: Int, height: Int, alpha: [UInt8]?) -> Plane {
+        inkMapAndPolarity(grey: grey, width: width, height: height, alpha: alpha).ink
+    }
+
+    static func inkMapAndPolarity(grey: [UInt8], width: Int, height: Int, alpha: [UInt8]?) -> (ink: Plane, polarity: Polarity) {
         var grey = grey
         if let alpha, alpha.contains(where: { $0 < 255 }) {
             let opaque = alpha.map { $0 > 127 }
             let opaqueCount = opaque.filter { $0 }.count
             if Float(opaqueCount) < 0.5 * Float(alpha.count) {
-                return Plane(width: width, height: height, pixels: alpha.map { Float($0) / 255 })
+                return (Plane(width: width, height: height, pixels: alpha.map { Float($0) / 255 }), .alpha)
             }
             let background = UInt8(lowerMedian(zip(grey, opaque).filter { $0.1 }.map { $0.0 }))
             grey = zip(grey, opaque).map { $0.1 ? $0.0 : background }
@@ -85,7 +103,7 @@ public enum DigitNormalizer {
             let ink = darkOnLight ? (background - Float(value)) / 255 : (Float(value) - background) / 255
             return min(max(ink, 0), 1)
         }
-        return Plane(width: width, height: height, pixels: pixels)
+        return (Plane(width: width, height: height, pixels: pixels), darkOnLight ? .darkOnLight : .lightOnDark)
     }
 
     // MARK: 4-5. Clean and crop

@@ -1,0 +1,168 @@
+import Foundation
+
+/// The ink of a line of handwriting, as Python's `predict.numbers.line_ink` finds it: either polarity
+/// or a transparent canvas, the paper's uneven light flattened (a shadow is not ink), ruled lines
+/// removed, and the ink's pieces with 8-connectivity. Written by hand on arrays because there is no
+/// image library on Linux; each filter follows SciPy's `ndimage` (its boundary rule and its order of
+/// float operations) so that both readers see the same pixels.
+enum LineInk {
+    typealias Plane = DigitNormalizer.Plane
+
+    /// Ink 0...1 per pixel, or nil when the image is blank.
+    static func ink(grey: [UInt8], width: Int, height: Int, alpha: [UInt8]?) -> Plane? {
+        var (ink, polarity) = DigitNormalizer.inkMapAndPolarity(grey: grey, width: width, height: height, alpha: alpha)
+        if polarity == .darkOnLight && min(width, height) >= 16 {
+            ink.pixels = flattened(grey: grey, width: width, height: height)
+        }
+        guard let top = ink.pixels.max(), top >= Float(0.1) else { return nil }
+        let strong = strongest(ink.pixels.filter { $0 > 0 })
+        let floor = DigitNormalizer.noiseFraction * strong
+        let scale = max(strong, Float(1e-6))
+        ink.pixels = ink.pixels.map { $0 >= floor ? min($0 / scale, 1) : 0 }
+        let lines = ruledLines(ink.pixels.map { $0 > 0 }, width: width, height: height)
+        for i in ink.pixels.indices where lines[i] { ink.pixels[i] = 0 }
+        return ink
+    }
+
+    /// The nearest-rank 99.5th percentile of the inked pixels (Python's `_strong`).
+    static func strongest(_ values: [Float]) -> Float {
+        let rank = Int(0.995 * Double(values.count - 1))
+        return values.sorted()[rank]
+    }
+
+    // MARK: Flattening the paper's light
+
+    /// Index `i` of a line of `n` mirrored at its ends as SciPy's "reflect" mode does (d c b a | a b c d).
+    static func reflect(_ i: Int, _ n: Int) -> Int {
+        i < 0 ? -i - 1 : (i >= n ? 2 * n - i - 1 : i)
+    }
+
+    /// Applies `filter` to every column, then to every row (SciPy's order of axes).
+    static func separable(_ pixels: [Float], width: Int, height: Int, _ filter: ([Float]) -> [Float]) -> [Float] {
+        var out = pixels
+        for x in 0..<width {
+            let column = filter((0..<height).map { out[$0 * width + x] })
+            for y in 0..<height { out[y * width + x] = column[y] }
+        }
+        for y in 0..<height {
+            out.replaceSubrange(y * width..<(y + 1) * width, with: filter(Array(out[y * width..<(y + 1) * width])))
+        }
+        return out
+    }
+
+    /// SciPy's `uniform_filter1d(size=3)`: a running sum in Double, divided as each value is written.
+    static func mean3(_ line: [Float]) -> [Float] {
+        let n = line.count
+        func at(_ i: Int) -> Double { Double(line[reflect(i, n)]) }
+        var sum = at(-1) + at(0) + at(1)
+        var out = [Float](repeating: 0, count: n)
+        out[0] = Float(sum / 3)
+        for i in 1..<max(n, 1) {
+            sum += at(i + 1) - at(i - 2)
+            out[i] = Float(sum / 3)
+        }
+        return out
+    }
+
+    /// The largest (or smallest) value within `size / 2` of each position, mirrored at the ends.
+    static func extreme(_ line: [Float], size: Int, largest: Bool) -> [Float] {
+        let n = line.count, half = size / 2
+        return (0..<n).map { i in
+            var best = line[reflect(i - half, n)]
+            for k in (i - half + 1)...(i + half) {
+                let v = line[reflect(k, n)]
+                if largest ? v > best : v < best { best = v }
+            }
+            return best
+        }
+    }
+
+    /// Dark ink relative to the paper around it (Python's `_flattened`): the paper's level is a grey
+    /// closing of the lightly smoothed image, and ink is how much darker a pixel is, as a share of it.
+    static func flattened(grey: [UInt8], width: Int, height: Int) -> [Float] {
+        let level = grey.map { Float($0) }
+        let window = max(9, (min(width, height) / 6) | 1)
+        let smooth = separable(level, width: width, height: height, mean3)
+        let dilated = separable(smooth, width: width, height: height) { extreme($0, size: window, largest: true) }
+        let paper = separable(dilated, width: width, height: height) { extreme($0, size: window, largest: false) }
+        return zip(paper, level).map { p, g in min(max((p - g) / max(p, 32), 0), 1) }
+    }
+
+    // MARK: Ruled lines
+
+    /// Binary erosion (all of the window) or dilation (any of it) by a centred run of `size` pixels,
+    /// outside the image counting as no ink, as SciPy's defaults do.
+    static func morph(_ line: [Bool], size: Int, erode: Bool) -> [Bool] {
+        let n = line.count, half = size / 2
+        var prefix = [Int](repeating: 0, count: n + 1)
+        for i in 0..<n { prefix[i + 1] = prefix[i] + (line[i] ? 1 : 0) }
+        return (0..<n).map { i in
+            let lo = i - half, hi = i + half
+            if erode { return lo >= 0 && hi < n && prefix[hi + 1] - prefix[lo] == size }
+            return prefix[min(hi, n - 1) + 1] - prefix[max(lo, 0)] > 0
+        }
+    }
+
+    /// Opening (erosion, then dilation) of a mask by a `rows` × `columns` rectangle.
+    static func opened(_ mask: [Bool], width: Int, height: Int, rows: Int, columns: Int) -> [Bool] {
+        func along(_ plane: [Bool], erode: Bool) -> [Bool] {
+            var out = plane
+            if rows > 1 {
+                for x in 0..<width {
+                    let column = morph((0..<height).map { out[$0 * width + x] }, size: rows, erode: erode)
+                    for y in 0..<height { out[y * width + x] = column[y] }
+                }
+            }
+            if columns > 1 {
+                for y in 0..<height {
+                    let row = morph(Array(out[y * width..<(y + 1) * width]), size: columns, erode: erode)
+                    out.replaceSubrange(y * width..<(y + 1) * width, with: row)
+                }
+            }
+            return out
+        }
+        return along(along(mask, erode: true), erode: false)
+    }
+
+    /// Pixels of long thin straight lines across the image (ruled or squared paper, a form's rule);
+    /// a thick bar is a stroke, not a printed rule.
+    static func ruledLines(_ mask: [Bool], width: Int, height: Int) -> [Bool] {
+        let across = opened(mask, width: width, height: height, rows: 1, columns: max(9, width / 3) | 1)
+        let down = opened(mask, width: width, height: height, rows: max(9, height / 2) | 1, columns: 1)
+        let lines = zip(across, down).map { $0 || $1 }
+        let thick = opened(lines, width: width, height: height, rows: 5, columns: 5)
+        return zip(lines, thick).map { $0 && !$1 }
+    }
+
+    // MARK: Pieces
+
+    /// 8-connected components of the mask, numbered from 1 in the order a raster scan first meets
+    /// them (as SciPy's `label` numbers them), with each one's bounding box.
+    static func components(_ mask: [Bool], width: Int, height: Int) -> (labels: [Int], boxes: [(top: Int, bottom: Int, left: Int, right: Int)]) {
+        var labels = [Int](repeating: 0, count: mask.count)
+        var boxes: [(top: Int, bottom: Int, left: Int, right: Int)] = []
+        for start in mask.indices where mask[start] && labels[start] == 0 {
+            let label = boxes.count + 1
+            var box = (top: start / width, bottom: start / width + 1, left: start % width, right: start % width + 1)
+            var stack = [start]
+            labels[start] = label
+            while let index = stack.popLast() {
+                let y = index / width, x = index % width
+                box = (min(box.top, y), max(box.bottom, y + 1), min(box.left, x), max(box.right, x + 1))
+                for dy in -1...1 {
+                    for dx in -1...1 where dy != 0 || dx != 0 {
+                        let ny = y + dy, nx = x + dx
+                        guard ny >= 0, ny < height, nx >= 0, nx < width else { continue }
+                        let next = ny * width + nx
+                        if mask[next] && labels[next] == 0 {
+                            labels[next] = label
+                            stack.append(next)
+                        }
+                    }
+                }
+            }
+            boxes.append(box)
+        }
+        return (labels, boxes)
+    }
+}

@@ -1,0 +1,87 @@
+import XCTest
+@testable import DigitNormalizer
+
+/// The number reader's own cases, with a stand-in model that is sure of anything shaped like one
+/// digit (as tall as the 28×28 field allows, narrower than tall: "1" if thin, "0" otherwise) and unsure
+/// of anything else (two digits side by side, half a digit). tests/test_swift.py compares the whole
+/// reader with Python's on a few hundred images.
+final class NumberReaderTests: XCTestCase {
+    let width = 260, height = 100
+
+    static func standIn(_ batch: [[UInt8]]) -> [[Float]] {
+        batch.map { pixels in
+            let inked = (0..<784).filter { pixels[$0] > 60 }
+            let rows = Set(inked.map { $0 / 28 }), columns = Set(inked.map { $0 % 28 })
+            let oneDigit = rows.count >= 18 && columns.count >= 4 && columns.count <= 17
+            let label = columns.count < 8 ? 1 : 0
+            return (0..<10).map { k in oneDigit ? (k == label ? 0.982 : 0.002) : (k == label ? 0.3 : 0.7 / 9) }
+        }
+    }
+
+    /// White paper with `ink` painted black.
+    func page(_ ink: (Int, Int) -> Bool) -> [UInt8] {
+        (0..<(width * height)).map { ink($0 / width, $0 % width) ? 0 : 255 }
+    }
+
+    /// An ellipse's outline 5 px thick, centred at (cx, cy).
+    func ring(_ y: Int, _ x: Int, cx: Int, cy: Int = 50, rx: Double = 15, ry: Double = 25) -> Bool {
+        let r = (pow(Double(x - cx) / rx, 2) + pow(Double(y - cy) / ry, 2)).squareRoot()
+        return r <= 1 && r >= 1 - 5 / ry
+    }
+
+    func read(_ pixels: [UInt8]) throws -> NumberReader.Reading {
+        try NumberReader.read(grey: pixels, width: width, height: height, labels: (0...9).map(String.init),
+                              classify: Self.standIn)
+    }
+
+    func testAnEmptyImageHasNoDigits() throws {
+        let reading = try read(page { _, _ in false })
+        XCTAssertEqual(reading.verdict, "no digits found")
+        XCTAssertEqual(reading.number, "")
+        XCTAssertTrue(reading.digits.isEmpty)
+    }
+
+    func testTwoDigitsApartAreReadWithTheirBoxes() throws {
+        let reading = try read(page { y, x in ring(y, x, cx: 60) || ring(y, x, cx: 110) })
+        XCTAssertEqual(reading.number, "00")
+        XCTAssertEqual(reading.verdict, "sure")
+        XCTAssertEqual(reading.digits.map(\.box), [NumberReader.Box(x: 45, y: 25, width: 31, height: 51),
+                                                   NumberReader.Box(x: 95, y: 25, width: 31, height: 51)])
+        XCTAssertEqual(reading.digits.first?.input?.count, 784)
+    }
+
+    func testATouchingPairIsCutAndNotSure() throws {
+        // Two rings joined by a thin bridge: one piece, cut where the ink is thinnest.
+        let reading = try read(page { y, x in ring(y, x, cx: 60) || ring(y, x, cx: 96) || (y >= 49 && y <= 50 && x >= 74 && x <= 82) })
+        XCTAssertEqual(reading.number, "00")
+        XCTAssertEqual(reading.verdict, "not sure")
+        XCTAssertEqual(reading.unsure, [0, 1])
+        XCTAssertTrue(reading.digits.allSatisfy { $0.verdict == "not sure" })
+    }
+
+    func testABrokenFiveIsOneDigit() throws {
+        // A flag above a body, apart: two pieces that stand over one another.
+        let reading = try read(page { y, x in
+            (y >= 22 && y < 28 && x >= 48 && x < 74) || ring(y, x, cx: 60, cy: 56, ry: 19) || ring(y, x, cx: 120)
+        })
+        XCTAssertEqual(reading.digits.count, 2)
+        XCTAssertEqual(reading.digits[0].box, NumberReader.Box(x: 45, y: 22, width: 31, height: 54))
+    }
+
+    func testADecimalPointIsReadAndASpeckIsNot() throws {
+        let reading = try read(page { y, x in
+            ring(y, x, cx: 60) || ring(y, x, cx: 120) || (y >= 67 && y < 75 && x >= 86 && x < 94)  // on the baseline
+                || (y >= 10 && y < 12 && x >= 200 && x < 202)  // a speck
+        })
+        XCTAssertEqual(reading.number, "0.0")
+        XCTAssertEqual(reading.digits[1].verdict, "point")
+        XCTAssertEqual(reading.verdict, "sure")
+    }
+
+    func testTooManyPiecesAreRefused() {
+        let dots = page { y, x in y % 8 < 5 && x % 6 < 4 && y > 4 && y < 95 }
+        XCTAssertThrowsError(try read(dots)) { error in
+            XCTAssertTrue((error as? NumberReader.TooManyPieces)?.errorDescription?.contains("more than a number") == true)
+        }
+    }
+}
