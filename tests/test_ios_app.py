@@ -150,6 +150,12 @@ def test_app_behaviour_the_issue_asked_for():
     # A cancelled gesture ends the stroke too: @GestureState resets on cancel, onEnded is not called.
     assert "@GestureState private var touching" in view and "if !isTouching { pad.lift() }" in view
     assert "Not sure" in view and "runnerUp" in view
+    # Number mode: the package's reader, every digit of an image through Core ML in one batch, a
+    # photo from the library or the camera (which needs its usage string in the generated Info.plist).
+    number = SWIFT["NumberMode.swift"]
+    assert "NumberReader.read(" in number and "model.predictions(from: MLArrayBatchProvider" in number
+    assert "PhotosPicker" in number and "sourceType = .camera" in number and "NumberView(reader: reader)" in view
+    assert PROJECT.count("INFOPLIST_KEY_NSCameraUsageDescription") == 2
 
 
 def test_thresholds_and_words_match_the_web_page():
@@ -199,11 +205,28 @@ def test_constants_match(swift_name, python_name):
     assert float(match.group(1)) == getattr(py, python_name)
 
 
+def _body(source: str, start: str) -> str:
+    body = source[source.index(start):]
+    return body[: body.index("\n    }\n")]
+
+
 def test_steps_are_in_the_documented_order():
-    body = NORMALIZER[NORMALIZER.index("static func normalize("):]
-    body = body[: body.index("\n    }\n")]
-    calls = re.findall(r"(inkMap|minContrast|clean|thicken|scale|centre)\(?", body)
-    assert calls == ["inkMap", "minContrast", "clean", "thicken", "scale", "centre"]
+    calls = re.findall(r"(inkMap|minContrast|clean|fit)\(?", _body(NORMALIZER, "static func normalize("))
+    assert calls == ["inkMap", "minContrast", "clean", "fit"]
+    assert re.findall(r"(thicken|scale|centre)\(", _body(NORMALIZER, "static func fit(")) == ["scale", "thicken", "centre"]
+
+
+@pytest.mark.parametrize("swift_name, python_name", [
+    ("maxDigits", "MAX_DIGITS"), ("maxParts", "MAX_PARTS"), ("joinedWidth", "JOINED_WIDTH"), ("joinGap", "JOIN_GAP"),
+    ("joinDoubt", "JOIN_DOUBT"), ("speck", "SPECK"), ("splitFrom", "SPLIT_FROM"), ("mustSplit", "MUST_SPLIT"),
+])
+def test_number_reader_constants_match(swift_name, python_name):
+    from digitkit.predict import numbers
+
+    source = (PACKAGE / "Sources" / "DigitNormalizer" / "NumberReader.swift").read_text()
+    match = re.search(rf"static let {swift_name}(?:: \w+)? = ([0-9.]+)", source)
+    assert match, swift_name
+    assert float(match.group(1)) == getattr(numbers, python_name)
 
 
 def test_swift_package_checks_every_vector():

@@ -1,36 +1,50 @@
 import SwiftUI
 
 /// Draw a digit; the model reads it as you draw (debounced) and shows the probability of each class.
+/// Number mode (NumberMode.swift) reads a whole number, drawn or photographed, with the same model.
 struct ContentView: View {
+    enum Mode: String, CaseIterable { case digit = "Digit", number = "Number" }
+
+    @State private var mode = Mode.digit
     @State private var pad = StrokeRecorder()
     @StateObject private var reader = DigitReader()
 
     var body: some View {
         ScrollView {
             VStack(spacing: 16) {
-                Text("Draw a digit").font(.largeTitle.bold())
-                DrawingPad(pad: $pad)
-                    .frame(width: Pen.side, height: Pen.side)
-                    .onChange(of: pad.strokes) { newStrokes in reader.schedule(newStrokes) }
-                Button("Clear") {
-                    pad.clear()
-                    reader.clear()
+                Picker("Read", selection: $mode) {
+                    ForEach(Mode.allCases, id: \.self) { Text($0.rawValue) }
                 }
-                .buttonStyle(.borderedProminent)
-                answer
-                ProbabilityBars(labels: reader.labels,
-                                probabilities: reader.result?.probabilities ?? Array(repeating: 0, count: reader.labels.count))
-                if let seen = reader.result?.modelInput {
-                    VStack(spacing: 4) {
-                        Image(decorative: seen, scale: 1)
-                            .interpolation(.none)
-                            .resizable()
-                            .frame(width: 112, height: 112)
-                        Text("What the model saw (28×28)").font(.footnote).foregroundStyle(.secondary)
-                    }
-                }
+                .pickerStyle(.segmented)
+                if mode == .digit { digitMode } else { NumberView(reader: reader) }
             }
             .padding()
+        }
+    }
+
+    @ViewBuilder private var digitMode: some View {
+        VStack(spacing: 16) {
+            Text("Draw a digit").font(.largeTitle.bold())
+            DrawingPad(pad: $pad)
+                .frame(width: Pen.side, height: Pen.side)
+                .onChange(of: pad.strokes) { newStrokes in reader.schedule(newStrokes) }
+            Button("Clear") {
+                pad.clear()
+                reader.clear()
+            }
+            .buttonStyle(.borderedProminent)
+            answer
+            ProbabilityBars(labels: reader.labels,
+                            probabilities: reader.result?.probabilities ?? Array(repeating: 0, count: reader.labels.count))
+            if let seen = reader.result?.modelInput {
+                VStack(spacing: 4) {
+                    Image(decorative: seen, scale: 1)
+                        .interpolation(.none)
+                        .resizable()
+                        .frame(width: 112, height: 112)
+                    Text("What the model saw (28×28)").font(.footnote).foregroundStyle(.secondary)
+                }
+            }
         }
     }
 

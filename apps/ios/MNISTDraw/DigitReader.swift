@@ -38,7 +38,7 @@ final class DigitReader: ObservableObject {
 
     private static let debounce: UInt64 = 120_000_000  // nanoseconds
     private var pending: Task<Void, Never>?
-    private let engine = Engine()
+    let engine = Engine()
 
     init() {
         Task {
@@ -97,7 +97,8 @@ final class DigitReader: ObservableObject {
     /// The model and the CPU work, isolated from the main actor.
     actor Engine {
         private var request: VNCoreMLRequest?
-        private var labels: [String] = []
+        private(set) var model: MLModel?  // number mode sends its digits to it in batches (NumberMode.swift)
+        private(set) var labels: [String] = []
 
         func load() throws -> [String] {
             let configuration = MLModelConfiguration()
@@ -108,6 +109,7 @@ final class DigitReader: ObservableObject {
             #endif
             let model = try MLModel(contentsOf: try Self.compiledModel(), configuration: configuration)
             labels = (model.modelDescription.classLabels ?? []).map { "\($0)" }
+            self.model = model
             let request = VNCoreMLRequest(model: try VNCoreMLModel(for: model))
             request.imageCropAndScaleOption = .scaleFill  // the image is already 28×28
             #if targetEnvironment(simulator)
@@ -169,16 +171,20 @@ final class DigitReader: ObservableObject {
 
     /// The strokes as 8-bit grey pixels: black ink on white, as the user sees them.
     nonisolated static func render(_ strokes: [[CGPoint]], side: Int) -> [UInt8] {
-        var pixels = [UInt8](repeating: 255, count: side * side)
+        render(strokes, width: side, height: side, lineWidth: Pen.lineWidth)
+    }
+
+    nonisolated static func render(_ strokes: [[CGPoint]], width: Int, height: Int, lineWidth: CGFloat) -> [UInt8] {
+        var pixels = [UInt8](repeating: 255, count: width * height)
         pixels.withUnsafeMutableBytes { buffer in
-            guard let context = CGContext(data: buffer.baseAddress, width: side, height: side, bitsPerComponent: 8,
-                                          bytesPerRow: side, space: CGColorSpaceCreateDeviceGray(),
+            guard let context = CGContext(data: buffer.baseAddress, width: width, height: height, bitsPerComponent: 8,
+                                          bytesPerRow: width, space: CGColorSpaceCreateDeviceGray(),
                                           bitmapInfo: CGImageAlphaInfo.none.rawValue) else { return }
             // UIKit-style coordinates: origin top left.
-            context.translateBy(x: 0, y: CGFloat(side))
+            context.translateBy(x: 0, y: CGFloat(height))
             context.scaleBy(x: 1, y: -1)
             context.setStrokeColor(gray: 0, alpha: 1)
-            context.setLineWidth(Pen.lineWidth)
+            context.setLineWidth(lineWidth)
             context.setLineCap(.round)
             context.setLineJoin(.round)
             for stroke in strokes where !stroke.isEmpty {
