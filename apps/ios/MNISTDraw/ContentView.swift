@@ -92,6 +92,7 @@ enum Pen {
 /// Round, thick strokes drawn with a finger or pencil.
 struct DrawingPad: View {
     @Binding var pad: StrokeRecorder
+    var lineWidth = Pen.lineWidth
     /// True while a touch is down. SwiftUI resets it when the gesture ends *and* when the system
     /// cancels it (which skips `onEnded`), so the stroke is ended either way.
     @GestureState private var touching = false
@@ -100,7 +101,7 @@ struct DrawingPad: View {
         Canvas { context, _ in
             for stroke in pad.strokes {
                 context.stroke(Pen.path(for: stroke), with: .color(.black),
-                               style: StrokeStyle(lineWidth: Pen.lineWidth, lineCap: .round, lineJoin: .round))
+                               style: StrokeStyle(lineWidth: lineWidth, lineCap: .round, lineJoin: .round))
             }
         }
         .background(Color.white)

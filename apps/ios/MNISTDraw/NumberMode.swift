@@ -24,8 +24,10 @@ struct NumberView: View {
             if let photo {
                 PhotoWithBoxes(photo: photo, reading: reading)
             } else {
-                NumberPad(pad: $pad, reading: reading)
+                // The digit pad, wider and with a thinner pen, the boxes drawn over the ink.
+                DrawingPad(pad: $pad, lineWidth: NumberPen.lineWidth)
                     .frame(width: NumberPen.size.width, height: NumberPen.size.height)
+                    .overlay(alignment: .topLeading) { BoxesOverlay(reading: reading, scale: 1) }
                     .onChange(of: pad.strokes) { strokes in readDrawing(strokes) }
             }
             HStack {
@@ -137,34 +139,6 @@ struct NumberAnswerView: View {
 enum NumberPen {
     static let size = CGSize(width: 340, height: 160)
     static let lineWidth: CGFloat = 12
-}
-
-/// A wide pad with the digits' boxes drawn over the ink and each answer under its box.
-struct NumberPad: View {
-    @Binding var pad: StrokeRecorder
-    let reading: NumberReader.Reading?
-    @GestureState private var touching = false
-
-    var body: some View {
-        Canvas { context, _ in
-            for stroke in pad.strokes {
-                context.stroke(Pen.path(for: stroke), with: .color(.black),
-                               style: StrokeStyle(lineWidth: NumberPen.lineWidth, lineCap: .round, lineJoin: .round))
-            }
-        }
-        .background(Color.white)
-        .border(Color.primary, width: 2)
-        .overlay(alignment: .topLeading) { BoxesOverlay(reading: reading, scale: 1) }
-        .gesture(
-            DragGesture(minimumDistance: 0)
-                .updating($touching) { _, state, _ in state = true }
-                .onChanged { value in pad.touch(at: value.location) }
-                .onEnded { _ in pad.lift() }
-        )
-        .onChange(of: touching) { isTouching in
-            if !isTouching { pad.lift() }
-        }
-    }
 }
 
 /// The photo, fitted to the screen's width, with the boxes scaled from its pixels to the view.
