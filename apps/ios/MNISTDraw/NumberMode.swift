@@ -178,6 +178,7 @@ struct BoxesOverlay: View {
                 }
             }
         }
+        .allowsHitTesting(false)  // the pen draws through the boxes
     }
 }
 
