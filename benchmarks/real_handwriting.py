@@ -13,9 +13,17 @@ as a user would, in three parts reported apart:
 - non-digits: drawings of every kind in digitkit.data.handwriting.shapes (those training never sees
   marked "never trained"), taps, and letters from the benchmark's fonts: how often each is answered
   as a sure digit, and as "not a digit".
+- out of distribution, as the field measures it: AUROC and the share of non-digits accepted when 95%
+  of real digits are (FPR at 95% TPR), with the top probability as the score, on the non-digit
+  drawings, the letters and Fashion-MNIST's test images; ``--baseline`` adds the same figures for a
+  model trained on MNIST alone (plain max-probability, the published baseline).
+
+The real writers come twice: drawn, and scan-style (each digit binarised at 16-32 px, some
+stretched to fill their box, scaled back up jagged, with specks: see ``scanned_form``).
 
     python benchmarks/real_handwriting.py runs/first
     python benchmarks/real_handwriting.py runs/first/MNISTClassifier.onnx --per-glyph 10 --json out.json
+    python benchmarks/real_handwriting.py runs/default --baseline runs/tutorial
 
 Prints, per part, accuracy (by rendering, source and class), the most common confusions, calibration
 (ECE), how confident right and wrong answers are, how many wrong answers are flagged "not sure" and
@@ -35,11 +43,16 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageFilter
+from scipy import ndimage
+from scipy.stats import rankdata
 
+from digitkit import DigitkitError
 from digitkit.data import handwriting as hw
+from digitkit.data import load_dataset
 from digitkit.report import expected_calibration_error
 from digitkit.classifier import NOT_A_CLASS_BELOW, SURE_ABOVE
 from digitkit.data.handwriting import pendigits, shapes
+from digitkit.data.normalize import ink_map
 
 FONTS = ("opentype/bwht/BecauseWeMentor-Regular.otf", "opentype/bwht/BecauseWeOrganize-Regular.otf",
          "truetype/fifthhorseman/dkg.ttf", "truetype/fifthhorseman/dkgBd.ttf", "truetype/fifthhorseman/dkgIt.ttf",
@@ -187,11 +200,39 @@ def build_generated(out: ImageSaver, per_glyph: int) -> None:
                     save(drawn(strokes, rng), digit, f"style:{digit}{chr(97 + i)}", "drawn")
 
 
+def scanned_form(image: Image.Image, rng: np.random.Generator) -> Image.Image:
+    """A digit as a scanned form's processor delivers it: binarised with the digit 16 to 32 px tall,
+    a thicker or thinner pen now and then, a third stretched to fill its box both ways (a 1 becomes
+    a fat bar), scaled back up by a whole factor (jagged edges), with a few scanner specks. Written
+    here with Pillow and SciPy, apart from training's own scan-style renderer (train.augment)."""
+    ink, _ = ink_map(image)  # a drawing's ink in either polarity, or a transparent canvas's alpha
+    rows, cols = np.flatnonzero((ink > 0.2).any(1)), np.flatnonzero((ink > 0.2).any(0))
+    ink = ink[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
+    tall = int(rng.integers(16, 33))
+    wide = tall if rng.random() < 1 / 3 else max(2, round(ink.shape[1] * tall / ink.shape[0]))
+    small = np.asarray(Image.fromarray(ink, "F").resize((wide, tall), Image.Resampling.BILINEAR, reducing_gap=2.0))
+    binary = small > rng.uniform(0.15, 0.45) * small.max()
+    pen = rng.random()
+    if pen < 0.2:
+        binary = ndimage.binary_dilation(binary)
+    elif pen < 0.35 and binary.sum() > 60:
+        binary = ndimage.binary_erosion(binary) | (binary & ~ndimage.binary_erosion(binary, iterations=2) & (rng.random(binary.shape) < 0.3))
+    margin = int(rng.integers(2, 8))
+    binary = np.pad(binary, margin)
+    binary |= rng.random(binary.shape) < 0.002  # scanner specks
+    up = int(rng.integers(1, 4))
+    grey = np.where(np.kron(binary, np.ones((up, up), bool)), 25, 240).astype(np.uint8)
+    return Image.fromarray(grey, "L")
+
+
 def build_real(out: ImageSaver, limit: int | None = None) -> None:
-    """The real-writer stand-in: the held-out pendigits writers (never trained on), drawn as apps save."""
+    """The real-writer stand-in: the held-out pendigits writers (never trained on), drawn as apps
+    save them, and each digit again as a scanned form delivers it."""
     _, _, held_out = pendigits.split_by_writer(pendigits.read_pendigits())
     for digit in held_out[:limit]:
-        out.save(pendigits.render(digit, out.rng), str(digit.label), f"writer{digit.writer + 1}", "drawn", "real")
+        drawing = pendigits.render(digit, out.rng)
+        out.save(drawing, str(digit.label), f"writer{digit.writer + 1}", "drawn", "real")
+        out.save(scanned_form(drawing, out.rng), str(digit.label), f"writer{digit.writer + 1}", "scan-style", "real")
 
 
 def build_non_digits(out: ImageSaver, per_kind: int) -> None:
@@ -206,6 +247,16 @@ def build_non_digits(out: ImageSaver, per_kind: int) -> None:
                 image = hw.canvas_image(np.pad(image, 12), out.rng) if out.rng.random() < 0.5 else scanned(image, out.rng)
             held_out = kind in shapes.HELD_OUT_KINDS or kind == "letter"
             out.save(image, None, kind + (" (never trained)" if held_out else ""), "drawn", "non-digits")
+
+
+def build_fashion(out: ImageSaver, count: int) -> None:
+    """Fashion-MNIST's test images (Debian's dataset-fashion-mnist): clothes, not digits."""
+    try:
+        images = load_dataset("fashion-mnist").x_test
+    except DigitkitError as err:
+        raise SystemExit(f"Fashion-MNIST is needed for the out-of-distribution figures: {err}") from None
+    for index in out.rng.choice(len(images), count, replace=False):
+        out.save(Image.fromarray(images[index]), None, "fashion-mnist", "drawn", "fashion")
 
 
 def predict_json(model: str, folder: Path) -> dict[str, dict]:
@@ -235,12 +286,21 @@ def summarise_digits(truth: dict[str, dict], rows: dict[str, dict]) -> dict:
         values = np.array([truth[n][key] if key != "kind" else truth[n]["source"].split(":")[0] for n in names])
         return {v: {"n": int((values == v).sum()), "accuracy": accuracy(values == v)} for v in sorted(set(values))}
 
+    def honesty(key) -> dict:
+        """Per value of ``key``: right answers flagged "not sure", and how often a "sure" answer is wrong."""
+        values = np.array([truth[n][key] for n in names])
+        sure = confidence >= SURE_ABOVE
+        return {v: {"right_flagged_not_sure": float((~sure[right & (values == v)]).mean()),
+                    "sure_wrong": float((~right[sure & (values == v)]).mean()) if (sure & (values == v)).any() else 0.0}
+                for v in sorted(set(values))}
+
     confusions = Counter(f"{t}→{p}" for t, p in zip(y[~right], pred[~right]))
     return {
         "images": len(names),
         "failed": sum("error" in rows.get(n, {"error": 1}) for n in names),
         "accuracy": accuracy(np.ones_like(right)),
         "by_render": group("render"),
+        "honesty_by_render": honesty("render"),
         "by_kind": group("kind"),
         "by_source": group("source"),
         "per_class": {d: accuracy(y == d) for d in range(10)},
@@ -268,6 +328,30 @@ def summarise_non_digits(truth: dict[str, dict], rows: dict[str, dict]) -> dict:
             "by_kind": {k: rates(kinds == k) for k in sorted(set(kinds))}}
 
 
+def auroc_and_fpr95(digits: np.ndarray, others: np.ndarray) -> dict:
+    """The field's two figures for telling digits from non-digits by a score (higher: more of a
+    digit): the area under the ROC curve (the chance that a random digit scores above a random
+    non-digit, ties half), and the share of non-digits accepted at the threshold that accepts 95%
+    of the digits (FPR at 95% TPR)."""
+    ranks = rankdata(np.concatenate([digits, others]))
+    auroc = (ranks[: len(digits)].sum() - len(digits) * (len(digits) + 1) / 2) / (len(digits) * len(others))
+    threshold = np.quantile(digits, 0.05)
+    return {"n": int(len(others)), "auroc": float(auroc), "fpr_at_95_tpr": float((others >= threshold).mean())}
+
+
+def out_of_distribution(truth: dict[str, dict], rows: dict[str, dict]) -> dict:
+    """AUROC and FPR at 95% TPR of the top probability, real digits (drawn and scan-style) against
+    each set of non-digits: drawings, letters, Fashion-MNIST."""
+    def confidence(names):
+        return np.array([rows[n]["confidence"] if "confidence" in rows.get(n, {}) else 0.0 for n in names])
+
+    digits = confidence([n for n, t in truth.items() if t["part"] == "real"])
+    sets = {"non-digit drawings": [n for n, t in truth.items() if t["part"] == "non-digits" and t["source"] != "letter"],
+            "letters": [n for n, t in truth.items() if t["part"] == "non-digits" and t["source"] == "letter"],
+            "Fashion-MNIST": [n for n, t in truth.items() if t["part"] == "fashion"]}
+    return {name: auroc_and_fpr95(digits, confidence(names)) for name, names in sets.items() if names}
+
+
 def summarise(truth: dict[str, dict], rows: dict[str, dict]) -> dict:
     parts = {part: {n: t for n, t in truth.items() if t["part"] == part} for part in ("real", "generated", "non-digits")}
     result = {"sure_above": SURE_ABOVE, "not_a_digit_below": NOT_A_CLASS_BELOW}
@@ -276,6 +360,7 @@ def summarise(truth: dict[str, dict], rows: dict[str, dict]) -> dict:
             result[part] = summarise_digits(parts[part], rows)
     if parts["non-digits"]:
         result["non-digits"] = summarise_non_digits(parts["non-digits"], rows)
+    result["out_of_distribution"] = out_of_distribution(truth, rows)
     return result
 
 
@@ -292,6 +377,9 @@ def main() -> None:
     parser.add_argument("--per-glyph", type=int, default=20, help="generated images per font glyph and per style (default 20)")
     parser.add_argument("--per-kind", type=int, default=40, help="non-digit drawings per kind (default 40; letters 3x)")
     parser.add_argument("--real-limit", type=int, help="read only the first N held-out real digits (default all 1,498)")
+    parser.add_argument("--fashion", type=int, default=1000, help="Fashion-MNIST test images among the non-digits (default 1000)")
+    parser.add_argument("--baseline", help="a second model whose plain top probability is the out-of-distribution "
+                                           "baseline row (a model trained on MNIST alone: --preset tutorial)")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--keep", help="keep the images (and truth.json) in this folder")
     parser.add_argument("--json", help="write the results here too")
@@ -304,8 +392,13 @@ def main() -> None:
         build_real(out, args.real_limit)
         build_generated(out, args.per_glyph)
         build_non_digits(out, args.per_kind)
+        build_fashion(out, args.fashion)
         (folder / "truth.json").write_text(json.dumps(out.truth))
         result = {"model": args.model, **summarise(out.truth, predict_json(args.model, folder))}
+        if args.baseline:
+            baseline = summarise(out.truth, predict_json(args.baseline, folder))
+            result["baseline"] = {"model": args.baseline, "real": baseline["real"]["accuracy"],
+                                  "out_of_distribution": baseline["out_of_distribution"]}
     print(json.dumps(result, indent=1))
     print()
     print(_line("real writers (held-out pendigits)", result["real"]))
@@ -315,6 +408,14 @@ def main() -> None:
           f"{nd['sure_digit']:.1%}, as not a digit {nd['not_a_digit']:.1%}")
     for part in ("real", "generated"):
         print(f"per class ({part}): " + "  ".join(f"{d}: {a:.1%}" for d, a in result[part]["per_class"].items()))
+    for render, h in result["real"]["honesty_by_render"].items():
+        print(f"real writers, {render}: right answers flagged not sure {h['right_flagged_not_sure']:.1%}, "
+              f"a sure answer wrong {h['sure_wrong']:.2%}")
+    print("\nNot a digit (top probability as the score; real digits, drawn and scan-style, against each set):")
+    print("| model | set | AUROC | FPR at 95% TPR |\n| --- | --- | --- | --- |")
+    for who in ([result] + ([result["baseline"]] if "baseline" in result else [])):
+        for name, r in who["out_of_distribution"].items():
+            print(f"| {who['model']} | {name} ({r['n']}) | {r['auroc']:.4f} | {r['fpr_at_95_tpr']:.1%} |")
     if args.json:
         Path(args.json).write_text(json.dumps(result, indent=1) + "\n")
 

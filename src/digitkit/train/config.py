@@ -36,9 +36,15 @@ class Recipe:
     writers: str = field(default="pendigits+synthetic", metadata=option(
         "where --synthetic draws from: real pen digits of 24 writers, digitkit's generated styles, or both",
         choices=["pendigits+synthetic", "pendigits", "synthetic"]))
+    scanned: float = field(default=0.25, metadata=option(
+        "share of the other writers' digits each epoch that come as a scanned form delivers them (binarised "
+        "at 16-32 px, jagged, some stretched to fill their box); they also join the calibration; 0 turns it off"))
     non_digits: float = field(default=0.05, metadata=option(
         "fraction of each epoch drawn from drawings that are not digits (hearts, letters, scribbles, dots), "
         "learnt as 'no digit' (equal probabilities); digits only, 0 turns it off"))
+    average: float = field(default=0.0, metadata=option(
+        "keep an exponential moving average of the weights with this decay per step (0.998: about the "
+        "last 500 steps) and validate and save it instead of the last step's weights; 0 turns it off"))
     shift_average: bool = field(default=False, metadata=option(
         "save a model that averages its answers over the image and its four one-pixel shifts (test-time "
         "augmentation: five passes per image; on in --preset best)"))
@@ -133,6 +139,10 @@ class TrainConfig(Recipe):
             raise ConfigError("weight_decay", f"must be in [0, 1), got {self.weight_decay!r}")
         if not _finite(self.label_smoothing) or not 0 <= self.label_smoothing < 1:
             raise ConfigError("label_smoothing", f"must be in [0, 1), got {self.label_smoothing!r}")
+        if not _finite(self.average) or not 0 <= self.average < 1:
+            raise ConfigError("average", f"must be a decay from 0 (off) to below 1, got {self.average!r}")
+        if not _finite(self.scanned) or not 0 <= self.scanned <= 1:
+            raise ConfigError("scanned", f"must be a fraction from 0 to 1, got {self.scanned!r}")
         if not _finite(self.synthetic) or not 0 <= self.synthetic <= 0.9:
             raise ConfigError("synthetic", f"must be a fraction from 0 to 0.9, got {self.synthetic!r}")
         if not _finite(self.non_digits) or not 0 <= self.non_digits <= 0.5:

@@ -29,6 +29,7 @@ from digitkit.models import base_model, build_model, copy_weights
 from digitkit.runs import TEST_FILES, Run
 from digitkit.train import distributed
 from digitkit.train.augment import Augmentation, augment_batch
+from digitkit.train.average import WeightAverage
 from digitkit.train.config import TrainConfig
 from digitkit.train.finish import finish
 from digitkit.train.mix import TrainingData
@@ -186,7 +187,8 @@ def _set_up(run: Run, config: TrainConfig, data, ctx: distributed.Context, secon
     callbacks = keras.callbacks.CallbackList([checkpointer, stopper] if ctx.is_main else [], model=model)
     return Session(config, data, sets, model, twin, distributed.wrap(twin, ctx, dev), opt, sched,
                    torch.Generator(device=dev).manual_seed(config.seed), Augmentation() if config.augment else None,
-                   checkpointer, stopper, callbacks, steps_per_epoch, dev, ctx)
+                   checkpointer, stopper, callbacks, steps_per_epoch, dev, ctx,
+                   WeightAverage(model, config.average) if config.average else None)
 
 
 def _announce(session: Session, first_epoch: int) -> None:
@@ -212,15 +214,16 @@ def _run_epochs(run: Run, session: Session, state: TrainState, on_epoch_end, on_
         start = time.perf_counter()
         totals = _train_epoch(session, epoch, on_step, quiet)
         state.train_seconds += time.perf_counter() - start
-        logs = _epoch_logs(session, totals, epoch) | {"lr": session.opt.param_groups[0]["lr"],
-                                                      "seconds": state.train_seconds}
-        state.history.append({"epoch": epoch + 1, **logs})
-        if not quiet:
-            shown = "  ".join(f"{k} {number(logs[k])}" for k in ("loss", "accuracy", "val_loss", "val_accuracy") if k in logs)
-            console.print(f"epoch {epoch + 1:>2}/{config.epochs}  {shown}  ({state.train_seconds:.1f} s)")
-        if on_epoch_end is not None and ctx.is_main:
-            on_epoch_end(epoch, model, logs)
-        session.callbacks.on_epoch_end(epoch, logs)
+        with session.averaged():  # validated, timed by benchmarks and checkpointed: the average, if kept
+            logs = _epoch_logs(session, totals, epoch) | {"lr": session.opt.param_groups[0]["lr"],
+                                                          "seconds": state.train_seconds}
+            state.history.append({"epoch": epoch + 1, **logs})
+            if not quiet:
+                shown = "  ".join(f"{k} {number(logs[k])}" for k in ("loss", "accuracy", "val_loss", "val_accuracy") if k in logs)
+                console.print(f"epoch {epoch + 1:>2}/{config.epochs}  {shown}  ({state.train_seconds:.1f} s)")
+            if on_epoch_end is not None and ctx.is_main:
+                on_epoch_end(epoch, model, logs)
+            session.callbacks.on_epoch_end(epoch, logs)
         if ctx.is_main:
             state.epoch = epoch + 1
             state.capture(session).save(run.path / STATE_FILE)
@@ -251,6 +254,8 @@ def _train_epoch(session: Session, epoch: int, on_step, quiet: bool) -> torch.Te
             loss.backward()
             session.opt.step()
             session.sched.step()
+            if session.average is not None:
+                session.average.update()
             # Accumulate on the device: reading a value back each step would sync.
             totals[0] += loss.detach() * len(idx)
             known = yb < probs.shape[1]  # accuracy over the images of a class (non-digits have none)

@@ -11,6 +11,7 @@ from digitkit import DigitkitError
 from digitkit.data import split_validation
 from digitkit.data.handwriting import DIGITS, load_extra_digits, load_non_digits, load_part
 from digitkit.inference import to_tensor
+from digitkit.train.augment import scanned_forms
 from digitkit.train.config import TrainConfig
 
 MIN_STEPS = 50  # steps per epoch at least: a small dataset is drawn from again (augmented each time)
@@ -24,7 +25,9 @@ class TrainingData:
     generated styles, as ``config.writers`` says), that many that they make up the ``synthetic``
     fraction of the epoch; a tenth of them joins the validation split, so the best epoch and the
     calibration are chosen on other writers too; with the real pen digits, the calibration writers
-    (never trained on) join the validation split and alone fit the temperature. With
+    (never trained on) join the validation split and alone fit the temperature. A ``config.scanned``
+    share of the other writers' draws are the same digits as scanned forms deliver them (made once
+    per run, ``augment.scanned_forms``), and the calibration writers join as scans too. With
     ``config.non_digits`` > 0, that fraction of the epoch is drawings that are not digits, labelled
     one past the last class (see ``_loss``)."""
 
@@ -53,13 +56,23 @@ class TrainingData:
             # Held out even when the dataset gives no validation images (--val-size 0): the best
             # epoch and the calibration are then chosen on other writers alone.
             x_ex_tr, y_ex_tr, x_ex_val, y_ex_val = split_validation(x_ex, y_ex, round(0.1 * len(x_ex)), config.seed)
-            self.pools.append((len(x_tr), len(x_ex_tr), round(epoch_size * synthetic)))
+            drawn = round(epoch_size * synthetic)
+            scans = round(drawn * config.scanned)
+            self.pools.append((len(x_tr), len(x_ex_tr), drawn - scans))
             self.pool_names.append("other writers")
             x_tr, y_tr = np.concatenate([x_tr, x_ex_tr]), np.concatenate([y_tr, y_ex_tr])
+            if scans:
+                self.pools.append((len(x_tr), len(x_ex_tr), scans))
+                self.pool_names.append("scanned forms of them")
+                x_tr, y_tr = np.concatenate([x_tr, as_scans(x_ex_tr, config.seed)]), np.concatenate([y_tr, y_ex_tr])
             x_val, y_val = np.concatenate([x_val, x_ex_val]), np.concatenate([y_val, y_ex_val])
             self.calibration = np.zeros(len(x_val), bool)
             if "pendigits" in config.writers:
+                # Writers training never saw fit the temperature, as pen drawings and, with scans
+                # in training, as scanned forms too: one temperature for both kinds.
                 x_cal, y_cal = load_part("pendigits-calibration")
+                if scans:
+                    x_cal, y_cal = np.concatenate([x_cal, as_scans(x_cal, config.seed + 1)]), np.concatenate([y_cal, y_cal])
                 x_val, y_val = np.concatenate([x_val, x_cal]), np.concatenate([y_val, y_cal])
                 self.calibration = np.concatenate([self.calibration, np.ones(len(x_cal), bool)])
             else:
@@ -92,3 +105,9 @@ class TrainingData:
             order = torch.cat([order, *drawn])
             order = order[torch.randperm(len(order), device=dev, generator=generator)]
         return order
+
+
+def as_scans(images: np.ndarray, seed: int) -> np.ndarray:
+    """uint8 digits as scanned forms deliver them (``augment.scanned_forms``), one each."""
+    scans = scanned_forms(to_tensor(images, torch.device("cpu")), torch.Generator().manual_seed(seed))
+    return (scans[..., 0] * 255).round().to(torch.uint8).numpy()

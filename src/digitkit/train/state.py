@@ -3,6 +3,7 @@ saved after every epoch and loaded in one place)."""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 from pathlib import Path
 
@@ -12,6 +13,7 @@ import torch
 from digitkit.files import atomic_path
 from digitkit.train import distributed
 from digitkit.train.augment import Augmentation
+from digitkit.train.average import WeightAverage
 from digitkit.train.config import TrainConfig
 from digitkit.train.mix import TrainingData
 from digitkit.train.twin import TrainingTwin
@@ -39,6 +41,11 @@ class Session:
     steps_per_epoch: int
     dev: torch.device
     ctx: distributed.Context
+    average: WeightAverage | None = None
+
+    def averaged(self):
+        """The weights that are validated and saved: the moving average's when the recipe keeps one."""
+        return self.average.swapped_in() if self.average is not None else contextlib.nullcontext()
 
     @property
     def validate(self) -> bool:
@@ -65,6 +72,7 @@ class TrainState:
     checkpoint_best: float | None = None
     early_best: float | None = None
     early_wait: int = 0
+    average: dict | None = None
 
     def capture(self, session: Session) -> TrainState:
         self.weights, self.optimizer = session.model.get_weights(), session.opt.state_dict()
@@ -72,6 +80,7 @@ class TrainState:
         self.torch_rng = torch.get_rng_state()
         self.checkpoint_best, self.early_best = session.checkpointer.best, session.stopper.best
         self.early_wait = session.stopper.wait
+        self.average = session.average.state_dict() if session.average is not None else None
         return self
 
     def restore(self, session: Session) -> None:
@@ -82,6 +91,8 @@ class TrainState:
         torch.set_rng_state(self.torch_rng)
         session.checkpointer.best, session.stopper.best = self.checkpoint_best, self.early_best
         session.stopper.wait = self.early_wait
+        if session.average is not None and self.average is not None:
+            session.average.load_state_dict(self.average)
 
     def save(self, path: Path) -> None:
         with atomic_path(path) as tmp:

@@ -1,0 +1,109 @@
+"""Scanned forms in training (train.augment.scanned_forms, a share of the other writers and of the
+calibration), the moving average of the weights (train.average), and the out-of-distribution
+figures of benchmarks/real_handwriting.py."""
+
+import importlib.util
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import keras
+import torch
+
+from digitkit.train import TrainConfig, train
+from digitkit.train.augment import scanned_forms
+from digitkit.train.average import WeightAverage
+from digitkit.train.mix import TrainingData
+
+BENCHMARK = Path(__file__).parents[1] / "benchmarks" / "real_handwriting.py"
+
+
+def bar(width: int) -> torch.Tensor:
+    """A thin vertical stroke (a plain 1) of ``width`` px in a 28x28 field."""
+    image = torch.zeros(28, 28)
+    image[4:24, 14 - width // 2 : 14 - width // 2 + width] = 1
+    return image
+
+
+def test_scanned_forms_are_binarised_jagged_and_some_stretched_to_their_box():
+    ones = torch.stack([bar(2)] * 64)[..., None]
+    scans = scanned_forms(ones, torch.Generator().manual_seed(0), stretched=0.5)
+    assert scans.shape == ones.shape and float(scans.min()) >= 0 and float(scans.amax(dim=(1, 2, 3)).min()) == 1
+    widths = (scans[..., 0] > 0.5).any(1).sum(1)
+    # Stretched: the 1 fills its 20 px box both ways (a fat bar); the rest stay thin.
+    assert int((widths >= 18).sum()) > 16 and int((widths <= 5).sum()) > 16
+    untouched = scanned_forms(ones, torch.Generator().manual_seed(0), stretched=0.0)
+    assert int(((untouched[..., 0] > 0.5).any(1).sum(1) >= 18).sum()) == 0
+    # Binarised at 16-32 px and resampled: edges are a few grey levels, not the pen's smooth ramp.
+    values = torch.unique((scans * 255).round())
+    assert len(values) > 8
+
+
+def test_training_data_draws_scans_from_the_other_writers_and_calibrates_on_both(mnist):
+    class Data:
+        x_train, y_train, x_val, y_val = mnist.x_train[:2000], mnist.y_train[:2000], None, None
+        class_names = [str(d) for d in range(10)]
+        num_classes = 10
+
+    with_scans = TrainingData(TrainConfig.from_preset("fast", val_size=200), Data, torch.device("cpu"))
+    assert with_scans.pool_names == ["other writers", "scanned forms of them", "non-digits"]
+    pen, scans = with_scans.pools[0][2], with_scans.pools[1][2]
+    assert scans == round((pen + scans) * 0.25)
+    without = TrainingData(TrainConfig.from_preset("fast", val_size=200, scanned=0.0), Data, torch.device("cpu"))
+    assert without.pool_names == ["other writers", "non-digits"]
+    # The calibration writers come twice (pen and scan-style): twice as many calibrate.
+    assert with_scans.calibration.sum() == 2 * without.calibration.sum()
+    assert len(with_scans.x_train) == len(without.x_train) + with_scans.pools[1][1]
+
+
+def test_the_average_follows_the_weights_and_is_swapped_in_to_be_saved():
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+    average = WeightAverage(model, decay=0.9)
+    kernel = model.weights[0].value
+    start = kernel.detach().clone()
+    with torch.no_grad():
+        kernel.add_(1.0)
+    for _ in range(200):
+        average.update()
+    assert torch.allclose(average.shadow[0], start + 1, atol=1e-3)  # caught up with constant weights
+    with torch.no_grad():
+        kernel.add_(1.0)
+    average.update()
+    assert torch.allclose(average.shadow[0], start + 1.1, atol=1e-3)  # a tenth of the way per step
+    with average.swapped_in():
+        assert torch.allclose(kernel, start + 1.1, atol=1e-3)
+    assert torch.allclose(kernel, start + 2)  # its own weights back after the block
+    saved = average.state_dict()
+    other = WeightAverage(model, decay=0.9)
+    other.load_state_dict(saved)
+    assert other.steps == 201 and torch.equal(other.shadow[0], average.shadow[0])
+
+
+def test_a_run_with_an_average_saves_the_averaged_weights(tmp_path, tiny_mnist_dir):
+    config = dict(limit=600, val_size=200, runs_dir=str(tmp_path), data_dir=str(tiny_mnist_dir), epochs=1,
+                  synthetic=0.0, non_digits=0.0, calibrate=False)
+    plain = train(TrainConfig.from_preset("fast", name="plain", **config), quiet=True)
+    averaged = train(TrainConfig.from_preset("fast", name="averaged", average=0.99, **config), quiet=True)
+    history = json.loads((averaged.path / "history.json").read_text())
+    assert history[0]["val_accuracy"] > 0.5
+    a = keras.saving.load_model(plain.path / "model.keras").get_weights()
+    b = keras.saving.load_model(averaged.path / "model.keras").get_weights()
+    # Same seed, same steps: only the averaging differs, so the saved weights do.
+    assert any(not np.allclose(x, y) for x, y in zip(a, b))
+    with pytest.raises(Exception, match="average"):
+        TrainConfig.from_preset("fast", average=1.0).validate()
+
+
+def test_out_of_distribution_figures():
+    spec = importlib.util.spec_from_file_location("real_handwriting", BENCHMARK)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    digits = np.linspace(0.5, 1.0, 100)
+    apart = module.auroc_and_fpr95(digits, np.linspace(0.0, 0.4, 50))
+    assert apart == {"n": 50, "auroc": 1.0, "fpr_at_95_tpr": 0.0}
+    alike = module.auroc_and_fpr95(digits, digits.copy())
+    assert alike["auroc"] == pytest.approx(0.5) and alike["fpr_at_95_tpr"] == pytest.approx(0.95)
+    # Half the non-digits score as high as the surest digits.
+    half = module.auroc_and_fpr95(digits, np.r_[np.full(50, 0.1), np.full(50, 1.0)])
+    assert half["fpr_at_95_tpr"] == 0.5 and 0.5 < half["auroc"] < 0.55
