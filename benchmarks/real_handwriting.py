@@ -50,6 +50,7 @@ from digitkit import DigitkitError
 from digitkit.data import handwriting as hw
 from digitkit.data import load_dataset
 from digitkit.report import expected_calibration_error
+from digitkit.train.calibrate import apply_temperature
 from digitkit.classifier import NOT_A_CLASS_BELOW, SURE_ABOVE
 from digitkit.data.handwriting import pendigits, shapes
 from digitkit.data.normalize import ink_map
@@ -59,6 +60,7 @@ FONTS = ("opentype/bwht/BecauseWeMentor-Regular.otf", "opentype/bwht/BecauseWeOr
          "truetype/fifthhorseman/dkgBI.ttf", "truetype/sjfonts/SteveHand.ttf",
          "truetype/yusei-magic/YuseiMagic-Regular.ttf")
 HERSHEY = ("timesr", "timesib", "rowmant")
+TEMPERATURE_SCALES = (0.6, 0.8, 1.0, 1.25)
 assert not set(FONTS) & set(hw.TRAINING_FONTS) and not set(HERSHEY) & set(hw.TRAINING_HERSHEY)
 
 # Skeletons on a 10 x 10 grid (x right, y down), one list of points per pen stroke, straight segments
@@ -286,10 +288,11 @@ def summarise_digits(truth: dict[str, dict], rows: dict[str, dict]) -> dict:
         values = np.array([truth[n][key] if key != "kind" else truth[n]["source"].split(":")[0] for n in names])
         return {v: {"n": int((values == v).sum()), "accuracy": accuracy(values == v)} for v in sorted(set(values))}
 
-    def honesty(key) -> dict:
-        """Per value of ``key``: right answers flagged "not sure", and how often a "sure" answer is wrong."""
+    def honesty(key, scale: float = 1.0) -> dict:
+        """Per value of ``key``: right answers flagged "not sure", and how often a "sure" answer is
+        wrong; with ``scale``, as if the model's temperature were that many times what it is."""
         values = np.array([truth[n][key] for n in names])
-        sure = confidence >= SURE_ABOVE
+        sure = (confidence if scale == 1.0 else apply_temperature(probs, scale).max(1)) >= SURE_ABOVE
         return {v: {"right_flagged_not_sure": float((~sure[right & (values == v)]).mean()),
                     "sure_wrong": float((~right[sure & (values == v)]).mean()) if (sure & (values == v)).any() else 0.0}
                 for v in sorted(set(values))}
@@ -301,6 +304,8 @@ def summarise_digits(truth: dict[str, dict], rows: dict[str, dict]) -> dict:
         "accuracy": accuracy(np.ones_like(right)),
         "by_render": group("render"),
         "honesty_by_render": honesty("render"),
+        # One temperature serves every kind: what a cooler or warmer one would trade, kind by kind.
+        "temperature_trade": {str(k): honesty("render", k) for k in TEMPERATURE_SCALES},
         "by_kind": group("kind"),
         "by_source": group("source"),
         "per_class": {d: accuracy(y == d) for d in range(10)},
@@ -346,8 +351,8 @@ def out_of_distribution(truth: dict[str, dict], rows: dict[str, dict]) -> dict:
         return np.array([rows[n]["confidence"] if "confidence" in rows.get(n, {}) else 0.0 for n in names])
 
     digits = confidence([n for n, t in truth.items() if t["part"] == "real"])
-    sets = {"non-digit drawings": [n for n, t in truth.items() if t["part"] == "non-digits" and t["source"] != "letter"],
-            "letters": [n for n, t in truth.items() if t["part"] == "non-digits" and t["source"] == "letter"],
+    sets = {"non-digit drawings": [n for n, t in truth.items() if t["part"] == "non-digits" and not t["source"].startswith("letter")],
+            "letters": [n for n, t in truth.items() if t["part"] == "non-digits" and t["source"].startswith("letter")],
             "Fashion-MNIST": [n for n, t in truth.items() if t["part"] == "fashion"]}
     return {name: auroc_and_fpr95(digits, confidence(names)) for name, names in sets.items() if names}
 
@@ -411,6 +416,11 @@ def main() -> None:
     for render, h in result["real"]["honesty_by_render"].items():
         print(f"real writers, {render}: right answers flagged not sure {h['right_flagged_not_sure']:.1%}, "
               f"a sure answer wrong {h['sure_wrong']:.2%}")
+    print("\nOne temperature for every kind: with the model's temperature times k (real writers):")
+    print("| k | " + " | ".join(f"{r}: right flagged / sure wrong" for r in result["real"]["honesty_by_render"]) + " |")
+    print("| --- |" + " --- |" * len(result["real"]["honesty_by_render"]))
+    for k, per_render in result["real"]["temperature_trade"].items():
+        print(f"| {k} | " + " | ".join(f"{h['right_flagged_not_sure']:.1%} / {h['sure_wrong']:.2%}" for h in per_render.values()) + " |")
     print("\nNot a digit (top probability as the score; real digits, drawn and scan-style, against each set):")
     print("| model | set | AUROC | FPR at 95% TPR |\n| --- | --- | --- | --- |")
     for who in ([result] + ([result["baseline"]] if "baseline" in result else [])):

@@ -71,7 +71,10 @@ def test_fp32_agrees_exactly(mlpackage):
 
 def test_fp16_neuralnetwork_and_onnx(run, tmp_path):
     fp16 = export(run.path, "coreml", tmp_path / "a.mlpackage", precision="fp16")
-    assert verify(fp16, run.path, limit=500)["agreement"] >= 0.998
+    half = verify(fp16, run.path, limit=500)
+    # The shared test model is two epochs on 1,200 images, with near ties among its 300 test
+    # answers: fp16 may turn one; its probabilities stay within fp16's rounding.
+    assert half["agreement"] >= 0.99 and half["max_abs_diff"] < 0.02
     nn = export(run.path, "coreml-nn", tmp_path)
     assert nn.name == "MNISTClassifier.mlmodel"
     spec = _read_spec(nn)

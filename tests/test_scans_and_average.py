@@ -49,11 +49,12 @@ def test_training_data_draws_scans_from_the_other_writers_and_calibrates_on_both
     with_scans = TrainingData(TrainConfig.from_preset("fast", val_size=200), Data, torch.device("cpu"))
     assert with_scans.pool_names == ["other writers", "scanned forms of them", "non-digits"]
     pen, scans = with_scans.pools[0][2], with_scans.pools[1][2]
-    assert scans == round((pen + scans) * 0.25)
+    assert scans == round((pen + scans) * 0.5)
     without = TrainingData(TrainConfig.from_preset("fast", val_size=200, scanned=0.0), Data, torch.device("cpu"))
     assert without.pool_names == ["other writers", "non-digits"]
     # The calibration writers come twice (pen and scan-style): twice as many calibrate.
     assert with_scans.calibration.sum() == 2 * without.calibration.sum()
+    assert with_scans.pools[1][1] == min(scans * 1, with_scans.pools[0][1])  # as many as one epoch draws
     assert len(with_scans.x_train) == len(without.x_train) + with_scans.pools[1][1]
 
 

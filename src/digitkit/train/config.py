@@ -36,7 +36,7 @@ class Recipe:
     writers: str = field(default="pendigits+synthetic", metadata=option(
         "where --synthetic draws from: real pen digits of 24 writers, digitkit's generated styles, or both",
         choices=["pendigits+synthetic", "pendigits", "synthetic"]))
-    scanned: float = field(default=0.25, metadata=option(
+    scanned: float = field(default=0.5, metadata=option(
         "share of the other writers' digits each epoch that come as a scanned form delivers them (binarised "
         "at 16-32 px, jagged, some stretched to fill their box); they also join the calibration; 0 turns it off"))
     non_digits: float = field(default=0.05, metadata=option(

@@ -62,9 +62,12 @@ class TrainingData:
             self.pool_names.append("other writers")
             x_tr, y_tr = np.concatenate([x_tr, x_ex_tr]), np.concatenate([y_tr, y_ex_tr])
             if scans:
-                self.pools.append((len(x_tr), len(x_ex_tr), scans))
+                # As many scans as the run draws (each about once), of as many different digits.
+                chosen = np.random.default_rng(config.seed).permutation(len(x_ex_tr))[: scans * config.epochs]
+                self.pools.append((len(x_tr), len(chosen), scans))
                 self.pool_names.append("scanned forms of them")
-                x_tr, y_tr = np.concatenate([x_tr, as_scans(x_ex_tr, config.seed)]), np.concatenate([y_tr, y_ex_tr])
+                x_tr = np.concatenate([x_tr, as_scans(x_ex_tr[chosen], config.seed)])
+                y_tr = np.concatenate([y_tr, y_ex_tr[chosen]])
             x_val, y_val = np.concatenate([x_val, x_ex_val]), np.concatenate([y_val, y_ex_val])
             self.calibration = np.zeros(len(x_val), bool)
             if "pendigits" in config.writers:
