@@ -67,6 +67,9 @@ def table(results: dict) -> str:
             lines.append(f"| {part} stand-in | {before['reading'][part]['accuracy']:.2%} | "
                          f"{after['reading'][part]['accuracy']:.2%} |")
         real_b, real_a = before["reading"]["real"], after["reading"]["real"]
+        for render in real_a["by_render"]:  # drawn, and scan-style (this checkout's stand-in)
+            lines.append(f"| real, {render} | {real_b['by_render'][render]['accuracy']:.2%} | "
+                         f"{real_a['by_render'][render]['accuracy']:.2%} |")
         for key, text in (("wrong_flagged_not_sure", "real: wrong answers flagged not sure"),
                           ("right_flagged_not_sure", "real: right answers flagged not sure")):
             if real_b.get(key) is not None and real_a.get(key) is not None:

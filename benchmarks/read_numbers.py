@@ -18,6 +18,7 @@ share answered "sure", how often a sure number is wrong, and the time per number
 
     python benchmarks/read_numbers.py runs/first               # 200 numbers of each kind
     python benchmarks/read_numbers.py runs/first --count 50 --save-examples examples/
+    python benchmarks/read_numbers.py runs/first --writers training    # what the reader was tuned on
 """
 
 from __future__ import annotations
@@ -39,11 +40,12 @@ from digitkit.predict.numbers import read_number
 HEIGHT = 80  # a digit's height in a drawing, px
 
 
-def held_out_digits() -> dict[tuple[int, int], list]:
-    """{(writer, digit): that writer's pen digits} of the held-out writers only."""
-    _, _, held_out = pendigits.split_by_writer(pendigits.read_pendigits())
+def held_out_digits(writers: str = "held-out") -> dict[tuple[int, int], list]:
+    """{(writer, digit): that writer's pen digits} of the held-out writers only (or, to tune the
+    reader on, of the training writers: never the held-out ones)."""
+    training, _, held_out = pendigits.split_by_writer(pendigits.read_pendigits())
     by = {}
-    for digit in held_out:
+    for digit in held_out if writers == "held-out" else training:
         by.setdefault((digit.writer, digit.label), []).append(digit)
     return by
 
@@ -168,14 +170,16 @@ def main() -> None:
     parser.add_argument("model", help="a run folder or model file")
     parser.add_argument("--count", type=int, default=200, help="numbers of each kind (default 200)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--writers", choices=["held-out", "training"], default="held-out",
+                        help="whose digits: the held-out writers (the figures), or the training writers (to tune on)")
     parser.add_argument("--save-examples", metavar="DIR", help="write the first twelve images of each kind here")
     args = parser.parse_args()
     model = load_model(args.model)
-    by = held_out_digits()
+    by = held_out_digits(args.writers)
     save = Path(args.save_examples) if args.save_examples else None
     if save:
         save.mkdir(parents=True, exist_ok=True)
-    print(f"{args.count} numbers of 2-8 digits per kind, held-out pen writers, synthesized images; model {model.name}\n")
+    print(f"{args.count} numbers of 2-8 digits per kind, {args.writers} pen writers, synthesized images; model {model.name}\n")
     print("| kind | whole numbers | whole, 2-6 digits | digits | segmentation errors (of digits) | sure | sure but wrong | ms per number (median) |")
     print("| --- | --- | --- | --- | --- | --- | --- | --- |")
     for kind in KINDS:

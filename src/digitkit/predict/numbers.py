@@ -3,8 +3,9 @@
 The ink is found as for one digit, with the paper's uneven light flattened first (a photo's shadow
 is not ink) and the long straight lines of ruled or squared paper removed. Its pieces are found with
 8-connectivity (a thin diagonal stroke stays one piece), pieces that stand over one another are one
-digit (a 5's flag, a 4's bar, a broken loop), a piece too wide for one digit is cut where the model
-is surest of both halves, small round dots on the baseline between digits are decimal points, other
+digit (a 5's flag, a 4's bar, a broken loop), neighbours that nearly touch may be joined and a piece
+too wide for one digit is cut, each where the model is surest (a cut, or a close call between one
+digit and two, is never "sure"), small round dots on the baseline between digits are decimal points, other
 specks are dropped, and each digit is fitted into the model's input exactly as a single digit is
 (``data.normalize.fit_digit``); all digits of an image are read in one batch.
 

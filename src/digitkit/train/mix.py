@@ -52,34 +52,7 @@ class TrainingData:
         # training never saw (how sure to be with a new person is what the page and the app show).
         self.calibration = np.ones(len(x_val), bool)
         if synthetic > 0:
-            x_ex, y_ex = load_extra_digits(tuple(config.writers.split("+")))
-            # Held out even when the dataset gives no validation images (--val-size 0): the best
-            # epoch and the calibration are then chosen on other writers alone.
-            x_ex_tr, y_ex_tr, x_ex_val, y_ex_val = split_validation(x_ex, y_ex, round(0.1 * len(x_ex)), config.seed)
-            drawn = round(epoch_size * synthetic)
-            scans = round(drawn * config.scanned)
-            self.pools.append((len(x_tr), len(x_ex_tr), drawn - scans))
-            self.pool_names.append("other writers")
-            x_tr, y_tr = np.concatenate([x_tr, x_ex_tr]), np.concatenate([y_tr, y_ex_tr])
-            if scans:
-                # As many scans as the run draws (each about once), of as many different digits.
-                chosen = np.random.default_rng(config.seed).permutation(len(x_ex_tr))[: scans * config.epochs]
-                self.pools.append((len(x_tr), len(chosen), scans))
-                self.pool_names.append("scanned forms of them")
-                x_tr = np.concatenate([x_tr, as_scans(x_ex_tr[chosen], config.seed)])
-                y_tr = np.concatenate([y_tr, y_ex_tr[chosen]])
-            x_val, y_val = np.concatenate([x_val, x_ex_val]), np.concatenate([y_val, y_ex_val])
-            self.calibration = np.zeros(len(x_val), bool)
-            if "pendigits" in config.writers:
-                # Writers training never saw fit the temperature, as pen drawings and, with scans
-                # in training, as scanned forms too: one temperature for both kinds.
-                x_cal, y_cal = load_part("pendigits-calibration")
-                if scans:
-                    x_cal, y_cal = np.concatenate([x_cal, as_scans(x_cal, config.seed + 1)]), np.concatenate([y_cal, y_cal])
-                x_val, y_val = np.concatenate([x_val, x_cal]), np.concatenate([y_val, y_cal])
-                self.calibration = np.concatenate([self.calibration, np.ones(len(x_cal), bool)])
-            else:
-                self.calibration[:] = True
+            x_tr, y_tr, x_val, y_val = self._other_writers(config, round(epoch_size * synthetic), x_tr, y_tr, x_val, y_val)
         if non_digits > 0:
             x_nd = load_non_digits()
             self.pools.append((len(x_tr), len(x_nd), round(epoch_size * non_digits)))
@@ -92,6 +65,38 @@ class TrainingData:
         self.y_val_numpy = y_val
         self.repeat = max(0, MIN_STEPS * config.batch_size - self.base)
         self.epoch_size = self.base + self.repeat + self.per_epoch_extra
+
+    def _other_writers(self, config: TrainConfig, drawn: int, x_tr, y_tr, x_val, y_val):
+        """The other writers' pool (and its scanned forms) after the training images, their held-out
+        tenth and the calibration writers after the validation images."""
+        x_ex, y_ex = load_extra_digits(tuple(config.writers.split("+")))
+        # Held out even when the dataset gives no validation images (--val-size 0): the best
+        # epoch and the calibration are then chosen on other writers alone.
+        x_ex_tr, y_ex_tr, x_ex_val, y_ex_val = split_validation(x_ex, y_ex, round(0.1 * len(x_ex)), config.seed)
+        scans = round(drawn * config.scanned)
+        self.pools.append((len(x_tr), len(x_ex_tr), drawn - scans))
+        self.pool_names.append("other writers")
+        x_tr, y_tr = np.concatenate([x_tr, x_ex_tr]), np.concatenate([y_tr, y_ex_tr])
+        if scans:
+            # As many scans as the run draws (each about once), of as many different digits.
+            chosen = np.random.default_rng(config.seed).permutation(len(x_ex_tr))[: scans * config.epochs]
+            self.pools.append((len(x_tr), len(chosen), scans))
+            self.pool_names.append("scanned forms of them")
+            x_tr = np.concatenate([x_tr, as_scans(x_ex_tr[chosen], config.seed)])
+            y_tr = np.concatenate([y_tr, y_ex_tr[chosen]])
+        x_val, y_val = np.concatenate([x_val, x_ex_val]), np.concatenate([y_val, y_ex_val])
+        self.calibration = np.zeros(len(x_val), bool)
+        if "pendigits" in config.writers:
+            # Writers training never saw fit the temperature, as pen drawings and, with scans in
+            # training, as scanned forms too: one temperature for both kinds.
+            x_cal, y_cal = load_part("pendigits-calibration")
+            if scans:
+                x_cal, y_cal = np.concatenate([x_cal, as_scans(x_cal, config.seed + 1)]), np.concatenate([y_cal, y_cal])
+            x_val, y_val = np.concatenate([x_val, x_cal]), np.concatenate([y_val, y_cal])
+            self.calibration = np.concatenate([self.calibration, np.ones(len(x_cal), bool)])
+        else:
+            self.calibration[:] = True
+        return x_tr, y_tr, x_val, y_val
 
     def mix(self) -> str:
         """What each epoch draws besides the dataset, for the progress line."""
