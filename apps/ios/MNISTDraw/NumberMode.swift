@@ -74,6 +74,7 @@ struct NumberView: View {
     }
 
     private func readDrawing(_ strokes: [[CGPoint]]) {
+        guard photo == nil else { return }  // the pad cleared for a photo: the photo's reading goes on
         pending?.cancel()
         guard strokes.contains(where: { !$0.isEmpty }), reader.state.model == .ready else {
             reading = nil
