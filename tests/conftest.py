@@ -17,17 +17,6 @@ def pytest_configure(config):
         torch.set_num_threads(1)
 
 
-# The longest test files, started first: the two workers take whole files in collection order, and
-# a long file picked up last would run alone at the end (the notebook alone is 90-110 s).
-LONGEST_FIRST = ("test_notebook.py", "test_teach.py", "test_train.py", "test_export.py", "test_wheel.py",
-                 "test_litert.py", "test_swift.py", "test_distributed.py")
-
-
-def pytest_collection_modifyitems(config, items):
-    rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
-    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: each file's order kept
-
-
 @pytest.fixture(scope="session")
 def mnist():
     return load_dataset("mnist")

@@ -15,8 +15,9 @@ let package = Package(
     ],
     targets: [
         .target(name: "DigitNormalizer"),
-        .executableTarget(name: "normalize-digits", dependencies: ["DigitNormalizer"]),
-        .executableTarget(name: "read-numbers", dependencies: ["DigitNormalizer"]),
+        .target(name: "RawImages"),  // the tools' input stream, not part of the app
+        .executableTarget(name: "normalize-digits", dependencies: ["DigitNormalizer", "RawImages"]),
+        .executableTarget(name: "read-numbers", dependencies: ["DigitNormalizer", "RawImages"]),
         .testTarget(name: "DigitNormalizerTests", dependencies: ["DigitNormalizer"]),
     ]
 )

@@ -257,18 +257,28 @@ extension DigitReader {
 
     /// The number in a photo, boxes in the photo's own pixels.
     func readNumber(photo: PhotoPixels) async -> Swift.Result<NumberReader.Reading, Problem> {
-        await engine.readNumber(grey: nil, rgba: photo.rgba, width: photo.width, height: photo.height, scale: photo.scale)
+        await engine.readNumber(photo: photo)
     }
 }
 
 extension DigitReader.Engine {
     func readNumber(drawing strokes: [[CGPoint]], width: Int, height: Int) -> Swift.Result<NumberReader.Reading, DigitReader.Problem> {
         let grey = DigitReader.render(strokes, width: width, height: height, lineWidth: NumberPen.lineWidth)
-        return readNumber(grey: grey, rgba: nil, width: width, height: height, scale: (1, 1))
+        return readNumber { classify, labels in
+            try NumberReader.read(grey: grey, width: width, height: height, labels: labels, classify: classify)
+        }
     }
 
-    func readNumber(grey: [UInt8]?, rgba: [UInt8]?, width: Int, height: Int,
-                    scale: (Double, Double)) -> Swift.Result<NumberReader.Reading, DigitReader.Problem> {
+    func readNumber(photo: PhotoPixels) -> Swift.Result<NumberReader.Reading, DigitReader.Problem> {
+        readNumber { classify, labels in
+            try NumberReader.read(rgba: photo.rgba, width: photo.width, height: photo.height, labels: labels,
+                                  scale: photo.scale, classify: classify)
+        }
+    }
+
+    /// `read` with the loaded model as its classifier; a failed prediction or reading as a Problem.
+    private func readNumber(_ read: (@escaping NumberReader.Classify, [String]) throws -> NumberReader.Reading)
+        -> Swift.Result<NumberReader.Reading, DigitReader.Problem> {
         guard let model else { return .failure(DigitReader.Problem(message: "The model is not loaded.")) }
         let labels = self.labels
         var failure: Error?
@@ -282,14 +292,7 @@ extension DigitReader.Engine {
             }
         }
         do {
-            let reading: NumberReader.Reading
-            if let rgba {
-                reading = try NumberReader.read(rgba: rgba, width: width, height: height, labels: labels, scale: scale,
-                                                classify: classify)
-            } else {
-                reading = try NumberReader.read(grey: grey ?? [], width: width, height: height, labels: labels, scale: scale,
-                                                classify: classify)
-            }
+            let reading = try read(classify, labels)
             if let failure { return .failure(DigitReader.Problem(message: "Prediction failed: \(failure.localizedDescription)")) }
             return .success(reading)
         } catch {

@@ -13,9 +13,8 @@ import io
 import os
 import shutil
 import tempfile
-from pathlib import Path
-
 from collections import Counter
+from pathlib import Path
 
 import numpy as np
 from PIL import Image
@@ -25,6 +24,7 @@ from digitkit.classifier import Classifier, load_classifier
 from digitkit.data.normalize import IMAGE_SUFFIXES, BlankImage, NormalizeError, load_image, normalize
 from digitkit.files import atomic_write_bytes
 from digitkit.predict.answer import Answer
+from digitkit.predict.files import load_file
 from digitkit.predict.numbers import NumberAnswer, read_number
 from digitkit.runs import MODEL_FILE, Run, is_run_folder
 
@@ -184,13 +184,9 @@ def read_files(classifier: Classifier, paths: list[Path], top: int = 2) -> list[
     fields: list[np.ndarray | str] = []
     for path in paths:
         try:
-            if not path.is_file():
-                raise NormalizeError("file not found" if not path.exists() else "not a file")
-            fields.append(normalize(load_image(path)).image)
+            fields.append(normalize(load_file(path)).image)
         except NormalizeError as err:  # a blank file too: predict reads one digit per file
             fields.append(str(err))
-        except OSError as err:  # unreadable (permissions, I/O): this file only
-            fields.append(f"cannot read ({err.strerror or err})")
     return _answer(classifier, fields, top)
 
 

@@ -25,8 +25,9 @@ from PIL import Image
 from scipy import ndimage
 
 from digitkit.classifier import Classifier
-from digitkit.data.normalize import NOISE_FRACTION, BlankImage, NormalizeError, fit_digit, ink_map, load_image
+from digitkit.data.normalize import NOISE_FRACTION, BlankImage, NormalizeError, fit_digit, ink_map
 from digitkit.predict.answer import Answer
+from digitkit.predict.files import load_file
 
 MAX_DIGITS = 32  # more candidate digits than this is not a number (printed text, noise)
 MAX_PARTS = 3  # a digit is drawn in at most this many pieces (a 4's two strokes, a 5's flag, a broken loop)
@@ -353,11 +354,9 @@ def read_number_files(classifier: Classifier, paths: list[Path]) -> list[NumberA
     out: list[NumberAnswer | str] = []
     for path in paths:
         try:
-            out.append(read_number(classifier, load_image(path)))
+            out.append(read_number(classifier, load_file(path)))
         except NormalizeError as err:
             out.append(str(err))
-        except OSError as err:
-            out.append(f"cannot read ({err.strerror or err})")
     return out
 
 
