@@ -95,6 +95,17 @@ def test_a_decimal_point_is_read_and_specks_are_not(model, well_read):
     assert read_number(model, plain).number == "1250"
 
 
+def test_short_marks_apart_from_the_digits_are_not_digits(model, well_read):
+    """A photo's page edge (a short line along the border) or a stray dash far from any digit is no
+    digit; a short part beside its digit (a 5's flag, drawn apart) still counts with it."""
+    image, spans = compose([well_read[3][0], well_read[7][0], well_read[1][0]])
+    grey = np.asarray(image).copy()
+    grey[60:78, 0:3] = 0  # the page's edge at the left border, under a third of a digit high
+    grey[0:3, spans[1][0] : spans[1][0] + 20] = 0  # a dash along the top edge, over the 7
+    assert read_number(model, Image.fromarray(grey)).number == "371"
+    assert read_number(model, image).number == "371"
+
+
 def test_empty_image_and_too_many_candidates(model):
     empty = read_number(model, Image.new("L", (300, 100), 240))
     assert empty.number == "" and empty.verdict == "no digits found" and "no digits" in empty.message

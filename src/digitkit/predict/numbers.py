@@ -36,6 +36,7 @@ JOIN_GAP = 0.1  # and stand at most this many line heights apart (parts of one d
 JOIN_DOUBT = 1.0  # a join that reads surer than its parts apart by less than this (log) is a guess
 POINT = "."
 SPECK = 0.2  # a piece lower and narrower than this share of the line's height is a speck or a point
+SHORT = 0.4  # a piece lower than this, with no other piece close by, is no digit (a page's edge, a dash)
 SPLIT_FROM = 1.0  # a piece wider than this many line heights may be touching digits
 MUST_SPLIT = 1.7  # wider than this, it is
 
@@ -184,6 +185,13 @@ def _group(pieces: list[Piece]) -> list[Piece]:
     return sorted(groups, key=lambda g: (g.left + g.right) / 2)
 
 
+def _has_neighbour(unit: Piece, units: list[Piece], height: float) -> bool:
+    """Another piece stands within joining distance, across and down (the short piece may be part of its digit)."""
+    return any(other is not unit and max(other.left - unit.right, unit.left - other.right,
+                                         other.top - unit.bottom, unit.top - other.bottom) <= JOIN_GAP * height
+               for other in units)
+
+
 def _is_point(speck: Piece, digits: list[Piece], height: float) -> bool:
     """A decimal point: a small roundish dot on the baseline, with a digit on each side and a gap to each."""
     if not digits or not 0.06 * height <= max(speck.width, speck.height) <= 0.35 * height:
@@ -278,6 +286,7 @@ def read_number(classifier: Classifier, image: Image.Image) -> NumberAnswer:
     large = [p for p, tiny in zip(pieces, is_small) if not tiny]
     # Joining is quadratic in the pieces: far more than a number's digits can be made of is refused first.
     units = _group(large) if len(large) <= MAX_PARTS * MAX_DIGITS else large
+    units = [u for u in units if u.height >= SHORT * height or _has_neighbour(u, units, height)]
     if len(units) > MAX_DIGITS:
         raise NormalizeError(f"the image holds {len(units)} candidate digits, more than a number of "
                              f"{MAX_DIGITS} can have: photograph or crop one line of handwriting")

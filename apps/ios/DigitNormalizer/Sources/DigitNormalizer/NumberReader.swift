@@ -13,6 +13,7 @@ public enum NumberReader {
     static let joinGap = 0.1  // and stand at most this many line heights apart
     static let joinDoubt = 1.0  // a close call between one digit and two (log probability) is a guess
     static let speck = 0.2  // a piece lower and narrower than this share of the line is a speck or a point
+    static let short = 0.4  // a piece lower than this, with no other piece close by, is no digit (a page's edge)
     static let splitFrom = 1.0  // a piece wider than this many line heights may be touching digits
     static let mustSplit = 1.7  // wider than this, it is
     public static let point = "."
@@ -91,7 +92,10 @@ public enum NumberReader {
         let small = zip(pieces, isSmall).filter { $0.1 }.map(\.0)
         let large = zip(pieces, isSmall).filter { !$0.1 }.map(\.0)
         // Joining is quadratic in the pieces: far more than a number's digits can be made of is refused first.
-        var units = large.count <= maxParts * maxDigits ? group(large) : large
+        let grouped = large.count <= maxParts * maxDigits ? group(large) : large
+        var units = grouped.enumerated().filter { item in
+            Double(item.element.height) >= short * lineHeight || hasNeighbour(item.offset, in: grouped, lineHeight: lineHeight)
+        }.map(\.element)
         guard units.count <= maxDigits else { throw TooManyPieces(count: units.count) }
         let reader = PieceReader(ink: ink, labels: pixelLabels, lineHeight: lineHeight, classify: classify)
         units = units.flatMap { reader.split($0) }
@@ -144,6 +148,16 @@ public enum NumberReader {
             }
         }
         return stableSorted(groups) { Double($0.left + $0.right) / 2 }
+    }
+
+    /// Another piece stands within joining distance, across and down (the short piece may be part of its digit).
+    static func hasNeighbour(_ index: Int, in units: [Piece], lineHeight: Double) -> Bool {
+        let unit = units[index]
+        return units.indices.contains { j in
+            let other = units[j]
+            let gap = max(other.left - unit.right, unit.left - other.right, other.top - unit.bottom, unit.top - other.bottom)
+            return j != index && Double(gap) <= joinGap * lineHeight
+        }
     }
 
     /// A decimal point: a small roundish dot on the baseline, with a digit on each side and a gap to each.
