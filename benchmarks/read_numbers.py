@@ -9,7 +9,8 @@ SYNTHESIZED from those pen digits (no real photos or scans are in this repositor
 - photo: the same on paper photographed with a phone: a 3x larger image, paper texture, light
   falling off across the page and a soft shadow, blue or black ink, ruled lines on some, a
   rotation of up to 8 degrees, blur, sensor noise and JPEG compression;
-- scan: the same as a form processor delivers it: binarised at 24 px a digit and scaled back up
+- scan: the same as a form processor delivers it: binarised at 20-30 px a digit (a fine pen's line
+  spread over at least half a scan pixel, as a scanner's optics spread it) and scaled back up
   (jagged), with scanner specks.
 
 For each kind: whole-number accuracy (and on 2-6 digits, the target's range), digit accuracy (1 -
@@ -113,6 +114,10 @@ def as_photo(ink: np.ndarray, rng) -> Image.Image:
 
 def as_scan(ink: np.ndarray, rng) -> Image.Image:
     digit_px = rng.uniform(20, 30)  # the scanner's resolution: a digit this many pixels high
+    # A pen line darkens at least half of every scan pixel it crosses (the optics spread it): without
+    # this floor a fine pen's digit averaged away below the threshold, and the image had no digit to read.
+    spread = max(1, round(0.5 * HEIGHT / digit_px))
+    ink = ndimage.grey_dilation(ink, size=(spread, spread))
     small = Image.fromarray(ink.astype(np.float32), "F").resize(
         (max(4, round(ink.shape[1] * digit_px / HEIGHT)), max(4, round(ink.shape[0] * digit_px / HEIGHT))))
     binary = np.asarray(small) > rng.uniform(0.3, 0.5)
