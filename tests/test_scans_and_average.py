@@ -14,7 +14,7 @@ import torch
 from digitkit.train import TrainConfig, train
 from digitkit.train.augment import scanned_forms
 from digitkit.train.average import WeightAverage
-from digitkit.train.mix import TrainingData
+from digitkit.train.mix import TrainingData, wrong_cuts
 
 BENCHMARK = Path(__file__).parents[1] / "benchmarks" / "real_handwriting.py"
 
@@ -47,15 +47,38 @@ def test_training_data_draws_scans_from_the_other_writers_and_calibrates_on_both
         num_classes = 10
 
     with_scans = TrainingData(TrainConfig.from_preset("fast", val_size=200), Data, torch.device("cpu"))
-    assert with_scans.pool_names == ["other writers", "scanned forms of them", "non-digits"]
+    assert with_scans.pool_names == ["other writers", "scanned forms of them", "non-digits", "wrong cuts"]
     pen, scans = with_scans.pools[0][2], with_scans.pools[1][2]
     assert scans == round((pen + scans) * 0.5)
     without = TrainingData(TrainConfig.from_preset("fast", val_size=200, scanned=0.0), Data, torch.device("cpu"))
-    assert without.pool_names == ["other writers", "non-digits"]
+    assert without.pool_names == ["other writers", "non-digits", "wrong cuts"]
     # The calibration writers come twice (pen and scan-style): twice as many calibrate.
     assert with_scans.calibration.sum() == 2 * without.calibration.sum()
     assert with_scans.pools[1][1] == min(scans * 1, with_scans.pools[0][1])  # as many as one epoch draws
     assert len(with_scans.x_train) == len(without.x_train) + with_scans.pools[1][1]
+
+
+def test_wrong_cuts_are_pairs_and_pieces_learnt_as_no_digit(mnist):
+    class Data:
+        x_train, y_train, x_val, y_val = mnist.x_train[:2000], mnist.y_train[:2000], None, None
+        class_names = [str(d) for d in range(10)]
+        num_classes = 10
+
+    config = TrainConfig.from_preset("fast", val_size=200, wrong_cuts=0.1)
+    data = TrainingData(config, Data, torch.device("cpu"))
+    first, size, drawn = data.pools[data.pool_names.index("wrong cuts")]
+    assert drawn == round(data.base / (1 - config.synthetic - config.non_digits - 0.1) * 0.1)  # a tenth of the epoch
+    assert size == drawn * config.epochs and set(data.y_train[first : first + size].tolist()) == {10}
+    cuts = wrong_cuts(mnist.x_train[:500], 200, seed=0)
+    assert cuts.shape == (200, 28, 28) and cuts.dtype == np.uint8
+    ink = cuts > 60
+    widths, heights = ink.any(1).sum(1), ink.any(2).sum(1)
+    # Even ones are two digits side by side, fitted as one: nearly all as wide as tall; odd ones a
+    # piece of a wide digit: narrower for their height than MNIST's digits are (median 0.8).
+    assert (widths[0::2] >= heights[0::2]).mean() > 0.85 and np.median(widths[0::2] / heights[0::2]) > 1.2
+    assert np.median(widths[1::2] / heights[1::2]) < 0.7
+    off = TrainingData(TrainConfig.from_preset("fast", val_size=200, wrong_cuts=0.0), Data, torch.device("cpu"))
+    assert "wrong cuts" not in off.pool_names
 
 
 def test_the_average_follows_the_weights_and_is_swapped_in_to_be_saved():

@@ -42,6 +42,10 @@ class Recipe:
     non_digits: float = field(default=0.05, metadata=option(
         "fraction of each epoch drawn from drawings that are not digits (hearts, letters, scribbles, dots), "
         "learnt as 'no digit' (equal probabilities); digits only, 0 turns it off"))
+    wrong_cuts: float = field(default=0.02, metadata=option(
+        "fraction of each epoch that is what a number's reader sees when it cuts wrongly: two touching "
+        "digits fitted as one, or a piece of one digit; learnt as 'no digit', so the reader cuts a pair "
+        "apart and keeps a digit whole; digits only, 0 turns it off"))
     average: float = field(default=0.0, metadata=option(
         "keep an exponential moving average of the weights with this decay per step (0.998: about the "
         "last 500 steps) and validate and save it instead of the last step's weights; 0 turns it off"))
@@ -57,11 +61,12 @@ PRESETS: dict[str, Recipe] = {
     "default": Recipe("digitnet", epochs=5, batch_size=256, lr=8e-3),
     "best": Recipe("digitnet-large", epochs=20, batch_size=256, lr=8e-3, shift_average=True),
     # Fine-tuning a trained run on a few images per class (--init): small batches, a gentler rate.
-    "transfer": Recipe("digitnet", epochs=12, batch_size=32, lr=2e-3, synthetic=0.0, non_digits=0.0),
+    "transfer": Recipe("digitnet", epochs=12, batch_size=32, lr=2e-3, synthetic=0.0, non_digits=0.0,
+                       wrong_cuts=0.0),
     # The tutorial's own recipe: Adam at its default rate, no schedule, no augmentation.
     "tutorial": Recipe("tutorial", epochs=10, batch_size=200, lr=1e-3, schedule="constant",
                        optimizer="adam", weight_decay=0.0, label_smoothing=0.0, augment=False, synthetic=0.0,
-                       non_digits=0.0, calibrate=False),
+                       non_digits=0.0, wrong_cuts=0.0, calibrate=False),
 }
 # Training a model by name alone uses this preset.
 MODEL_PRESET = {"digitnet": "default", "digitnet-small": "fast", "digitnet-large": "best",
@@ -147,9 +152,11 @@ class TrainConfig(Recipe):
             raise ConfigError("synthetic", f"must be a fraction from 0 to 0.9, got {self.synthetic!r}")
         if not _finite(self.non_digits) or not 0 <= self.non_digits <= 0.5:
             raise ConfigError("non_digits", f"must be a fraction from 0 to 0.5, got {self.non_digits!r}")
-        if self.synthetic + self.non_digits > 0.9:
-            raise ConfigError("non_digits", f"and synthetic together must leave a tenth of each epoch to the "
-                                            f"dataset; got {self.synthetic} + {self.non_digits}")
+        if not _finite(self.wrong_cuts) or not 0 <= self.wrong_cuts <= 0.5:
+            raise ConfigError("wrong_cuts", f"must be a fraction from 0 to 0.5, got {self.wrong_cuts!r}")
+        if self.synthetic + self.non_digits + self.wrong_cuts > 0.9:
+            raise ConfigError("non_digits", f"synthetic and wrong_cuts together must leave a tenth of each epoch "
+                                            f"to the dataset; got {self.synthetic} + {self.non_digits} + {self.wrong_cuts}")
         for name in ("schedule", "optimizer", "preset", "precision", "writers"):
             choices = type(self).choices(name)
             value = getattr(self, name)

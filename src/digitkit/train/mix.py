@@ -9,6 +9,7 @@ import torch
 
 from digitkit import DigitkitError
 from digitkit.data import split_validation
+from digitkit.data.normalize import fit_digit
 from digitkit.data.handwriting import DIGITS, load_extra_digits, load_non_digits, load_part
 from digitkit.inference import to_tensor
 from digitkit.train.augment import scanned_forms
@@ -29,7 +30,8 @@ class TrainingData:
     share of the other writers' draws are the same digits as scanned forms deliver them (made once
     per run, ``augment.scanned_forms``), and the calibration writers join as scans too. With
     ``config.non_digits`` > 0, that fraction of the epoch is drawings that are not digits, labelled
-    one past the last class (see ``_loss``)."""
+    one past the last class (see ``_loss``), and ``config.wrong_cuts`` of it digits cut wrongly
+    (``wrong_cuts``), labelled the same."""
 
     def __init__(self, config: TrainConfig, data, dev: torch.device):
         if data.x_val is not None:
@@ -44,7 +46,8 @@ class TrainingData:
         digits = list(data.class_names) == list(DIGITS)
         synthetic = config.synthetic if digits else 0.0
         non_digits = config.non_digits if digits else 0.0
-        epoch_size = self.base / (1 - synthetic - non_digits)
+        cuts = config.wrong_cuts if non_digits else 0.0  # learnt as non-digits too
+        epoch_size = self.base / (1 - synthetic - non_digits - cuts)
         # Pools after the dataset's images: (first index, size, drawn per epoch).
         self.pools: list[tuple[int, int, int]] = []
         self.pool_names: list[str] = []
@@ -57,6 +60,12 @@ class TrainingData:
             x_nd = load_non_digits()
             self.pools.append((len(x_tr), len(x_nd), round(epoch_size * non_digits)))
             self.pool_names.append("non-digits")
+            if cuts > 0:
+                # Made from the digits above (the dataset's, other writers', scans), each about once.
+                drawn = round(epoch_size * cuts)
+                x_nd = np.concatenate([x_nd, wrong_cuts(x_tr, drawn * config.epochs, config.seed)])
+                self.pools.append((len(x_tr) + len(x_nd) - drawn * config.epochs, drawn * config.epochs, drawn))
+                self.pool_names.append("wrong cuts")
             x_tr = np.concatenate([x_tr, x_nd])
             y_tr = np.concatenate([y_tr, np.full(len(x_nd), data.num_classes, y_tr.dtype)])
         self.per_epoch_extra = sum(drawn for _, _, drawn in self.pools)
@@ -113,6 +122,56 @@ class TrainingData:
             order = torch.cat([order, *drawn])
             order = order[torch.randperm(len(order), device=dev, generator=generator)]
         return order
+
+
+def wrong_cuts(images: np.ndarray, count: int, seed: int) -> np.ndarray:
+    """``count`` wrong cuts of uint8 digits, each fitted into 28x28 as one digit (``fit_digit``), as a
+    number's reader sees them: half are two digits side by side, touching or overlapping by up to a
+    fifth of their height; half are the left or right piece of a wide digit cut 35-65% of the way
+    across. Learnt as no digit, so the reader cuts a pair apart and keeps a whole digit whole."""
+    rng = np.random.default_rng(seed)
+    out = np.empty((count, 28, 28), np.uint8)
+    wide = [i for i in rng.permutation(len(images))[: 4 * count] if _is_wide(_inked(images[i]))]
+    for i in range(count):
+        if i % 2 == 0 or not wide:
+            ink = _pair(*(_inked(images[k]) for k in rng.integers(len(images), size=2)), rng)
+        else:
+            ink = _piece(_inked(images[wide[int(rng.integers(len(wide)))]]), rng)
+        out[i] = fit_digit(ink)
+    return out
+
+
+def _pair(left: np.ndarray, right: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    height = max(len(left), len(right))
+    drop = int(rng.integers(0, max(1, height // 6)))  # one sits a little lower
+    overlap = min(int(rng.uniform(0, 0.2) * height), left.shape[1] - 1, right.shape[1] - 1)
+    canvas = np.zeros((height + drop, left.shape[1] + right.shape[1] - overlap), np.float32)
+    canvas[: len(left), : left.shape[1]] = left
+    region = canvas[drop : drop + len(right), left.shape[1] - overlap :]
+    np.maximum(region, right, out=region)
+    return canvas
+
+
+def _is_wide(ink: np.ndarray) -> bool:
+    # A piece of a narrow digit is a bar, which a 1 is: only wide digits are cut.
+    return ink.shape[1] >= 0.7 * ink.shape[0]
+
+
+def _piece(ink: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    cut = int(rng.uniform(0.35, 0.65) * ink.shape[1])
+    piece = ink[:, :cut] if rng.random() < 0.5 else ink[:, cut:]
+    cols = np.flatnonzero(piece.max(0) > 0.1)
+    if len(cols) < 0.4 * len(piece):  # a thin sliver is a bar, which a 1 is: cut further in
+        return ink[:, : max(cut, int(0.65 * ink.shape[1]))]
+    return piece
+
+
+def _inked(image: np.ndarray) -> np.ndarray:
+    ink = image.astype(np.float32) / 255
+    rows, cols = np.flatnonzero(ink.max(1) > 0.1), np.flatnonzero(ink.max(0) > 0.1)
+    if not len(rows):
+        return ink  # a blank image stays whole (fit_digit finds the other digit's ink)
+    return ink[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
 
 
 def as_scans(images: np.ndarray, seed: int) -> np.ndarray:
