@@ -43,7 +43,27 @@ def main(argv: list[str] | None = None) -> int:
     from digitkit.deps import keras_extras_skipped
 
     with keras_extras_skipped():
-        return _main(sys.argv[1:] if argv is None else argv)
+        code = _main(sys.argv[1:] if argv is None else argv)
+    if argv is None:  # run from the shell, not called from Python
+        _exit_without_teardown(code)
+    return code
+
+
+def _exit_without_teardown(code: int) -> None:
+    """End a command that loaded torch at once: everything it wrote is closed and its exit handlers
+    run, but the interpreter's teardown of torch and Keras (1-1.5 s after a training) is skipped."""
+    import atexit
+    import threading
+
+    if "torch" not in sys.modules or threading.active_count() > 1 or sys.getprofile() or sys.gettrace():
+        return  # nothing to save, a thread still working, or a profiler or debugger that reports at exit
+    atexit._run_exitfuncs()  # what a normal exit runs first (temporary folders, logging, torch's own)
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # a closed pipe (`| head`): a normal exit would not report it either
+            pass
+    os._exit(code)
 
 
 def _main(argv: list[str]) -> int:
