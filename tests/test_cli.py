@@ -124,14 +124,27 @@ def test_a_failed_onnx_export_after_training_keeps_the_run(tmp_path, tiny_mnist_
     assert not (tmp_path / "kept" / "MNISTClassifier.onnx").exists()
 
 
-def test_the_command_line_loads_keras_without_jax_and_scikit_learn():
-    # Keras imports both when installed, for features digitkit never uses (1.5-2 s of start-up).
+def test_the_command_line_loads_keras_without_jax_scikit_learn_and_pyplot():
+    # Keras imports them when installed, for features digitkit never uses (2-2.5 s of start-up).
     code = ("import sys; from digitkit.cli import main\n"
             "try:\n    main(['train', '--help'])\nexcept SystemExit:\n    pass\n"
             "assert 'keras' in sys.modules, 'keras not loaded'\n"
-            "assert 'sklearn' not in sys.modules and 'jax' not in sys.modules, 'an extra was loaded'\n"
+            "assert not {'sklearn', 'jax', 'matplotlib'} & set(sys.modules), 'an extra was loaded'\n"
             "from digitkit.deps import keras_extras_skipped\n"
-            "with keras_extras_skipped():\n    import sklearn  # any importer but Keras gets it\n"
+            "with keras_extras_skipped():\n    import sklearn, matplotlib.pyplot  # any importer but Keras gets them\n"
             "print('ok')")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.returncode == 0 and out.stdout.strip().endswith("ok"), out.stderr[-2000:]
+
+
+def test_a_command_that_loaded_torch_ends_with_its_code_and_all_its_output(tmp_path):
+    # From the shell such a command skips the interpreter's teardown (os._exit): its exit code and
+    # every line it wrote, into a pipe too, must still come out.
+    done = subprocess.run([sys.executable, "-m", "digitkit", "train", "--epochs", "0", "--runs-dir", str(tmp_path)],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 2 and "--epochs must be a whole number of at least 1, got 0" in done.stderr, done.stderr
+    code = ("import sys, torch; sys.argv = ['digitkit', 'info']\n"
+            "from digitkit.cli import main\nprint('before', flush=False)\nmain()\nprint('never: main ends the process')")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0 and done.stdout.startswith("before") and "data mnist:" in done.stdout
+    assert "never" not in done.stdout

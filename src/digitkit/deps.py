@@ -23,13 +23,14 @@ def coremltools():
 
 
 # What Keras imports at start-up when it is installed, for features digitkit never uses: JAX for
-# its Orbax checkpoint callback, scikit-learn for its estimator wrappers. 1.5-2 s of every command.
-KERAS_EXTRAS = ("jax", "sklearn")
+# its Orbax checkpoint callback, scikit-learn for its estimator wrappers, matplotlib's pyplot for its
+# image gallery. 2-2.5 s of every command (digitkit's pictures import matplotlib themselves).
+KERAS_EXTRAS = ("jax", "sklearn", "matplotlib")
 
 
 class _KerasExtrasSkipped:
-    """An import hook that answers ``import jax`` / ``import sklearn`` with ImportError when Keras'
-    own modules ask (Keras imports both inside ``try: ... except ImportError``); any other importer,
+    """An import hook that answers ``import jax`` / ``sklearn`` / ``matplotlib`` with ImportError when
+    Keras' own modules ask (Keras imports each inside ``try: ... except ImportError``); any other importer,
     such as the LiteRT converter, gets them as usual. No library option turns these imports off."""
 
     def find_spec(self, name, path=None, target=None):

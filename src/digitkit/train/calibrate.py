@@ -4,8 +4,9 @@ prediction, only how sure each one is; the model stores it by scaling its last l
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
-from scipy.optimize import minimize_scalar
 
 
 def _nll(probs: np.ndarray, labels: np.ndarray, temperature: float) -> float:
@@ -21,9 +22,25 @@ def fit_temperature(probs: np.ndarray, labels: np.ndarray) -> float:
     with the average of S tempered answers (shift averaging): T is then fitted to that average."""
     probs = np.asarray(probs, np.float64)
     labels = np.asarray(labels, np.int64)
-    result = minimize_scalar(lambda log_t: _nll(probs, labels, np.exp(log_t)), bounds=(np.log(0.05), np.log(20)),
-                             method="bounded")
-    return float(np.exp(result.x))
+    return math.exp(_golden_minimum(lambda log_t: _nll(probs, labels, math.exp(log_t)), math.log(0.05), math.log(20)))
+
+
+def _golden_minimum(f, lo: float, hi: float, tolerance: float = 1e-5) -> float:
+    """The x in [lo, hi] where the unimodal f is least, by golden-section search. What
+    scipy.optimize.minimize_scalar does, without its 0.45 s import in every training run."""
+    ratio = (math.sqrt(5) - 1) / 2
+    a, b = hi - ratio * (hi - lo), lo + ratio * (hi - lo)
+    fa, fb = f(a), f(b)
+    while hi - lo > tolerance:
+        if fa < fb:
+            hi, b, fb = b, a, fa
+            a = hi - ratio * (hi - lo)
+            fa = f(a)
+        else:
+            lo, a, fa = a, b, fb
+            b = lo + ratio * (hi - lo)
+            fb = f(b)
+    return (lo + hi) / 2
 
 
 def apply_temperature(probs: np.ndarray, temperature: float, dtype=np.float32) -> np.ndarray:
