@@ -78,6 +78,16 @@ final class NumberReaderTests: XCTestCase {
         XCTAssertEqual(reading.verdict, "sure")
     }
 
+    func testAShortMarkAwayFromTheDigitsIsNotADigit() throws {
+        // A page's edge along the left border, under 0.4 line heights and far from both digits.
+        let edge = try read(page { y, x in ring(y, x, cx: 60) || ring(y, x, cx: 120) || (y >= 40 && y < 55 && x < 3) })
+        XCTAssertEqual(edge.number, "00")
+        // The same mark beside a digit, within joining distance, is weighed with it, not dropped.
+        let beside = try read(page { y, x in ring(y, x, cx: 60) || ring(y, x, cx: 120) || (y >= 40 && y < 55 && x >= 40 && x < 43) })
+        XCTAssertEqual(beside.digits.count, 2)
+        XCTAssertLessThanOrEqual(beside.digits[0].box.x, 40)
+    }
+
     func testTooManyPiecesAreRefused() {
         let dots = page { y, x in y % 8 < 5 && x % 6 < 4 && y > 4 && y < 95 }
         XCTAssertThrowsError(try read(dots)) { error in
