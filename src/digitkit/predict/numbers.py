@@ -5,8 +5,9 @@ is not ink) and the long straight lines of ruled or squared paper removed. Its p
 8-connectivity (a thin diagonal stroke stays one piece), pieces that stand over one another are one
 digit (a 5's flag, a 4's bar, a broken loop), neighbours that nearly touch may be joined and a piece
 too wide for one digit is cut, each where the model is surest (a cut, or a close call between one
-digit and two, is never "sure"), small round dots on the baseline between digits are decimal points, other
-specks are dropped, and so is a short mark far from every other piece (a page's edge), and each digit is fitted into the model's input exactly as a single digit is
+digit and two, is never "sure"), small round dots on the baseline between digits are decimal points,
+other specks are dropped and so is a short mark far from every other piece (a page's edge), and
+each digit is fitted into the model's input exactly as a single digit is
 (``data.normalize.fit_digit``); all digits of an image are read in one batch.
 
 SciPy's ``ndimage`` does the image work (labelling, morphology, filters); the grouping and the

@@ -9,8 +9,8 @@ import torch
 
 from digitkit import DigitkitError
 from digitkit.data import split_validation
-from digitkit.data.normalize import fit_digit
 from digitkit.data.handwriting import DIGITS, load_extra_digits, load_non_digits, load_part
+from digitkit.data.normalize import fit_digit
 from digitkit.inference import to_tensor
 from digitkit.train.augment import scanned_forms
 from digitkit.train.config import TrainConfig
@@ -30,8 +30,8 @@ class TrainingData:
     share of the other writers' draws are the same digits as scanned forms deliver them (made once
     per run, ``augment.scanned_forms``), and the calibration writers join as scans too. With
     ``config.non_digits`` > 0, that fraction of the epoch is drawings that are not digits, labelled
-    one past the last class (see ``_loss``), and ``config.wrong_cuts`` of it digits cut wrongly
-    (``wrong_cuts``), labelled the same."""
+    one past the last class (see ``_loss``), and a ``config.wrong_cuts`` fraction is digits cut
+    wrongly (``wrong_cuts``), labelled the same."""
 
     def __init__(self, config: TrainConfig, data, dev: torch.device):
         if data.x_val is not None:
