@@ -106,6 +106,23 @@ def test_short_marks_apart_from_the_digits_are_not_digits(model, well_read):
     assert read_number(model, image).number == "371"
 
 
+def test_hundreds_of_marks_are_refused_before_any_quadratic_search(model, monkeypatch):
+    """Dust or printed text: every step that compares pieces pairwise (grouping, the neighbour test)
+    runs on a bounded number of them, and the image is refused."""
+    from digitkit.predict import numbers
+
+    searched = []
+    real = numbers._has_neighbour
+    monkeypatch.setattr(numbers, "_has_neighbour", lambda unit, units, height: searched.append(len(units)) or real(unit, units, height))
+    grey = np.full((200, 2400), 255, np.uint8)
+    grey[60:140, 0:4] = 0  # one tall stroke sets the line's height
+    for i in range(2, 600):
+        grey[110:130, 4 * i : 4 * i + 2] = 0  # 598 short marks (long ones would be a ruled page's lines)
+    with pytest.raises(NormalizeError, match="599 candidate digits"):
+        read_number(model, Image.fromarray(grey))
+    assert max(searched, default=0) <= numbers.MAX_PARTS * numbers.MAX_DIGITS
+
+
 def test_empty_image_and_too_many_candidates(model):
     empty = read_number(model, Image.new("L", (300, 100), 240))
     assert empty.number == "" and empty.verdict == "no digits found" and "no digits" in empty.message

@@ -92,10 +92,13 @@ public enum NumberReader {
         let small = zip(pieces, isSmall).filter { $0.1 }.map(\.0)
         let large = zip(pieces, isSmall).filter { !$0.1 }.map(\.0)
         // Joining is quadratic in the pieces: far more than a number's digits can be made of is refused first.
-        let grouped = large.count <= maxParts * maxDigits ? group(large) : large
-        var units = grouped.enumerated().filter { item in
-            Double(item.element.height) >= short * lineHeight || hasNeighbour(item.offset, in: grouped, lineHeight: lineHeight)
-        }.map(\.element)
+        var units = large.count > maxParts * maxDigits ? large : group(large)
+        if units.count <= maxParts * maxDigits {  // the neighbour search is quadratic too
+            let grouped = units
+            units = grouped.enumerated().filter { item in
+                Double(item.element.height) >= short * lineHeight || hasNeighbour(item.offset, in: grouped, lineHeight: lineHeight)
+            }.map(\.element)
+        }
         guard units.count <= maxDigits else { throw TooManyPieces(count: units.count) }
         let reader = PieceReader(ink: ink, labels: pixelLabels, lineHeight: lineHeight, classify: classify)
         units = units.flatMap { reader.split($0) }
