@@ -70,5 +70,5 @@ def misclassified_grid(images, labels, probs, class_names, path: Path, limit: in
                 f"{probs[i, pred[i]]:.0%}", ha="center", va="bottom", fontsize=8)
     ax.imshow(mosaic, cmap="gray_r", interpolation="nearest")
     ax.axis("off")
-    fig.suptitle(f"Misclassified test images ({len(np.flatnonzero(pred != labels))} in all; true→predicted)")
+    ax.set_title(f"Misclassified test images ({len(np.flatnonzero(pred != labels))} in all; true→predicted)")
     _save(fig, path)
