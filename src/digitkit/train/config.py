@@ -39,7 +39,7 @@ class Recipe:
     scanned: float = field(default=0.5, metadata=option(
         "share of the other writers' digits each epoch that come as a scanned form delivers them (binarised "
         "at 16-32 px, jagged, some stretched to fill their box); they also join the calibration; 0 turns it off"))
-    non_digits: float = field(default=0.05, metadata=option(
+    non_digits: float = field(default=0.07, metadata=option(
         "fraction of each epoch drawn from drawings that are not digits (hearts, letters, scribbles, dots), "
         "learnt as 'no digit' (equal probabilities); digits only, 0 turns it off"))
     wrong_cuts: float = field(default=0.02, metadata=option(
