@@ -285,10 +285,12 @@ def read_number(classifier: Classifier, image: Image.Image) -> NumberAnswer:
     is_small = [p.height < SPECK * height and p.width < SPECK * height for p in pieces]
     small = [p for p, tiny in zip(pieces, is_small) if tiny]
     large = [p for p, tiny in zip(pieces, is_small) if not tiny]
-    # Joining is quadratic in the pieces: far more than a number's digits can be made of is refused first.
-    units = large if len(large) > MAX_PARTS * MAX_DIGITS else _group(large)
-    if len(units) <= MAX_PARTS * MAX_DIGITS:
-        units = [u for u in units if u.height >= SHORT * height or _has_neighbour(u, units, height)]
+    # Joining and the neighbour search are quadratic in the pieces: far more than a number's digits
+    # can be made of is refused first.
+    units = large
+    if len(large) <= MAX_PARTS * MAX_DIGITS:
+        grouped = _group(large)
+        units = [u for u in grouped if u.height >= SHORT * height or _has_neighbour(u, grouped, height)]
     if len(units) > MAX_DIGITS:
         raise NormalizeError(f"the image holds {len(units)} candidate digits, more than a number of "
                              f"{MAX_DIGITS} can have: photograph or crop one line of handwriting")

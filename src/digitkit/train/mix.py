@@ -16,6 +16,7 @@ from digitkit.train.augment import scanned_forms
 from digitkit.train.config import TrainConfig
 
 MIN_STEPS = 50  # steps per epoch at least: a small dataset is drawn from again (augmented each time)
+INKED = 0.1  # a wrong cut's digits are cropped to their pixels above this
 
 
 class TrainingData:
@@ -131,7 +132,8 @@ def wrong_cuts(images: np.ndarray, count: int, seed: int) -> np.ndarray:
     across. Learnt as no digit, so the reader cuts a pair apart and keeps a whole digit whole."""
     rng = np.random.default_rng(seed)
     out = np.empty((count, 28, 28), np.uint8)
-    wide = [i for i in rng.permutation(len(images))[: 4 * count] if _is_wide(_inked(images[i]))]
+    candidates = rng.permutation(len(images))[: 4 * count]
+    wide = candidates[_is_wide(images[candidates])].tolist()
     for i in range(count):
         if i % 2 == 0 or not wide:
             ink = _pair(*(_inked(images[k]) for k in rng.integers(len(images), size=2)), rng)
@@ -152,9 +154,16 @@ def _pair(left: np.ndarray, right: np.ndarray, rng: np.random.Generator) -> np.n
     return canvas
 
 
-def _is_wide(ink: np.ndarray) -> bool:
-    # A piece of a narrow digit is a bar, which a 1 is: only wide digits are cut.
-    return ink.shape[1] >= 0.7 * ink.shape[0]
+def _is_wide(images: np.ndarray) -> np.ndarray:
+    """Which uint8 digits are wide: a piece of a narrow digit is a bar, which a 1 is, so only wide
+    digits are cut. The ink's box as ``_inked`` crops it, for all at once."""
+    inked = images > INKED * 255
+    rows, cols = inked.any(2), inked.any(1)
+
+    def extent(mask: np.ndarray) -> np.ndarray:
+        return mask.shape[1] - mask[:, ::-1].argmax(1) - mask.argmax(1)
+
+    return extent(cols) >= 0.7 * extent(rows)
 
 
 def _piece(ink: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -168,7 +177,7 @@ def _piece(ink: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 def _inked(image: np.ndarray) -> np.ndarray:
     ink = image.astype(np.float32) / 255
-    rows, cols = np.flatnonzero(ink.max(1) > 0.1), np.flatnonzero(ink.max(0) > 0.1)
+    rows, cols = np.flatnonzero(ink.max(1) > INKED), np.flatnonzero(ink.max(0) > INKED)
     if not len(rows):
         return ink  # a blank image stays whole (fit_digit finds the other digit's ink)
     return ink[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]

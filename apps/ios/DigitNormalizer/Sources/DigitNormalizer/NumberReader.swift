@@ -91,13 +91,14 @@ public enum NumberReader {
         let isSmall = pieces.map { Double($0.height) < speck * lineHeight && Double($0.width) < speck * lineHeight }
         let small = zip(pieces, isSmall).filter { $0.1 }.map(\.0)
         let large = zip(pieces, isSmall).filter { !$0.1 }.map(\.0)
-        // Joining is quadratic in the pieces: far more than a number's digits can be made of is refused first.
-        var units = large.count > maxParts * maxDigits ? large : group(large)
-        if units.count <= maxParts * maxDigits {  // the neighbour search is quadratic too
-            let grouped = units
-            units = grouped.enumerated().filter { item in
-                Double(item.element.height) >= short * lineHeight || hasNeighbour(item.offset, in: grouped, lineHeight: lineHeight)
-            }.map(\.element)
+        // Joining and the neighbour search are quadratic in the pieces: far more than a number's digits
+        // can be made of is refused first.
+        var units = large
+        if large.count <= maxParts * maxDigits {
+            let grouped = group(large)
+            units = grouped.indices.filter {
+                Double(grouped[$0].height) >= short * lineHeight || hasNeighbour($0, in: grouped, lineHeight: lineHeight)
+            }.map { grouped[$0] }
         }
         guard units.count <= maxDigits else { throw TooManyPieces(count: units.count) }
         let reader = PieceReader(ink: ink, labels: pixelLabels, lineHeight: lineHeight, classify: classify)
