@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import math
 import time
 from pathlib import Path
 
@@ -34,11 +35,13 @@ from PIL import Image, ImageDraw, ImageFilter
 from scipy import ndimage
 
 from digitkit.data.handwriting import pendigits
+from digitkit.data.handwriting.pen import Writer, pen_digit
 from digitkit.data.normalize import ink_map, load_image
 from digitkit.predict import load_model
 from digitkit.predict.numbers import read_number
 
 HEIGHT = 80  # a digit's height in a drawing, px
+PEN = (0.04, 0.2)  # a number's pen: from a fine pen on paper to a marker (the page's pen is about 0.15), of a digit's height
 
 
 def held_out_digits(writers: str = "held-out") -> dict[tuple[int, int], list]:
@@ -51,22 +54,24 @@ def held_out_digits(writers: str = "held-out") -> dict[tuple[int, int], list]:
     return by
 
 
-def digit_ink(digit, rng) -> np.ndarray:
-    ink, _ = ink_map(pendigits.render(digit, rng))
-    rows, cols = np.flatnonzero((ink > 0.2).any(1)), np.flatnonzero((ink > 0.2).any(0))
-    crop = ink[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1] / ink.max()
-    width = max(2, round(crop.shape[1] * HEIGHT / crop.shape[0]))
+def digit_ink(digit, rng, pen: float) -> np.ndarray:
+    """One pen digit in its writer's own shape, drawn with the number's pen (``pen``: its width as
+    a share of the digit's height), cropped to its ink."""
     size = rng.uniform(0.85, 1.1)  # people write digits of a number at slightly different sizes
-    height = round(HEIGHT * size)
-    return np.asarray(Image.fromarray(crop.astype(np.float32), "F").resize((round(width * size), height)))
+    writer = Writer(slant=rng.normal(0, 0.08), rotation=np.radians(rng.normal(0, 3)), aspect=rng.uniform(0.9, 1.1),
+                    jitter=0.0, pen=pen * rng.uniform(0.9, 1.1))  # a pen's line varies a little with pressure
+    ink = pen_digit(pendigits.smoothed(digit), rng, writer, HEIGHT * size)
+    rows, cols = np.flatnonzero((ink > 0.2).any(1)), np.flatnonzero((ink > 0.2).any(0))
+    return ink[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
 
 
 def drawn_number(by, rng, length: int) -> tuple[np.ndarray, str]:
-    """Ink (0..1) of a number in one held-out writer's hand, and its digits."""
+    """Ink (0..1) of a number in one held-out writer's hand and one pen, and its digits."""
     writers = sorted({w for w, _ in by})
     writer = int(rng.choice(writers))
     labels = [int(v) for v in rng.integers(0, 10, length)]
-    inks = [digit_ink(by[writer, label][int(rng.integers(len(by[writer, label])))], rng) for label in labels]
+    pen = math.exp(rng.uniform(math.log(PEN[0]), math.log(PEN[1])))
+    inks = [digit_ink(by[writer, label][int(rng.integers(len(by[writer, label])))], rng, pen) for label in labels]
     spacing = rng.choice(["apart", "close", "touching"], p=[0.45, 0.35, 0.2])
     gaps = {"apart": (0.2, 0.5), "close": (0.04, 0.2), "touching": (-0.06, 0.0)}[spacing]
     width = sum(i.shape[1] for i in inks) + int(HEIGHT * 0.5 * length) + 2 * HEIGHT

@@ -106,6 +106,19 @@ def test_short_marks_apart_from_the_digits_are_not_digits(model, well_read):
     assert read_number(model, image).number == "371"
 
 
+def test_a_digit_far_lower_than_the_others_is_read_but_not_sure(model, well_read):
+    """A 1's flag drawn apart reads as a sure 1 on its own: a digit under LOW line heights is never
+    "sure", the same digits at full height are."""
+    digits = [well_read[4][0], well_read[2][0], well_read[0][0]]
+    assert read_number(model, compose(digits)[0]).verdict == "sure"
+    small = np.zeros((28, 28), np.uint8)
+    small[12:26, 7:21] = np.asarray(Image.fromarray(digits[2]).resize((14, 14), Image.Resampling.BILINEAR))
+    low = read_number(model, compose(digits[:2] + [small])[0])  # the last one written at half height, on the line
+    assert low.number == "420", low.number
+    assert low.digits[2].verdict == "not sure" and low.unsure == [2] and low.verdict == "not sure"
+    assert [d.verdict for d in low.digits[:2]] == ["sure", "sure"]
+
+
 def test_hundreds_of_marks_are_refused_before_any_quadratic_search(model, monkeypatch):
     """Dust or printed text: every step that compares pieces pairwise (grouping, the neighbour test)
     runs on a bounded number of them, and the image is refused."""

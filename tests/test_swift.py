@@ -189,8 +189,9 @@ def numbers(per_kind: int = 30, seed: int = 1):
 
 
 def _touching(bench, by, rng) -> np.ndarray:
-    """Two or three digits pushed together until their ink touches or overlaps."""
-    inks = [bench.digit_ink(by[key][0], rng) for key in [list(by)[int(k)] for k in rng.integers(0, len(by), 3)]]
+    """Two or three digits, written with one pen, pushed together until their ink touches or overlaps."""
+    pen = rng.uniform(*bench.PEN)
+    inks = [bench.digit_ink(by[key][0], rng, pen) for key in [list(by)[int(k)] for k in rng.integers(0, len(by), 3)]]
     height = max(i.shape[0] for i in inks) + 40
     canvas = np.zeros((height, sum(i.shape[1] for i in inks) + 40), np.float32)
     x = 20

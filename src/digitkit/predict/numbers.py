@@ -5,7 +5,7 @@ is not ink) and the long straight lines of ruled or squared paper removed. Its p
 8-connectivity (a thin diagonal stroke stays one piece), pieces that stand over one another are one
 digit (a 5's flag, a 4's bar, a broken loop), neighbours that nearly touch may be joined and a piece
 too wide for one digit is cut, each where the model is surest (a cut, or a close call between one
-digit and two, is never "sure"), small round dots on the baseline between digits are decimal points,
+digit and two, is never "sure", nor is a digit far lower than the others), small round dots on the baseline between digits are decimal points,
 other specks are dropped and so is a short mark far from every other piece (a page's edge), and
 each digit is fitted into the model's input exactly as a single digit is
 (``data.normalize.fit_digit``); all digits of an image are read in one batch.
@@ -38,6 +38,7 @@ JOIN_DOUBT = 1.0  # a join that reads surer than its parts apart by less than th
 POINT = "."
 SPECK = 0.2  # a piece lower and narrower than this share of the line's height is a speck or a point
 SHORT = 0.4  # a piece lower than this, with no other piece close by, is no digit (a page's edge, a dash)
+LOW = 0.6  # a digit lower than this share of the line's height may be a piece of one (a 1's flag): never "sure"
 SPLIT_FROM = 1.0  # a piece wider than this many line heights may be touching digits
 MUST_SPLIT = 1.7  # wider than this, it is
 
@@ -341,7 +342,8 @@ def _best_segmentation(reader: _Reader, units: list[Piece]) -> list[Piece]:
 
 def _answers(reader: _Reader, digits: list[Piece], points: list[Piece], scale) -> list[DigitRead]:
     """The model's answer for each digit, in one batch, and the points, left to right. A digit cut
-    from touching ink is never "sure": its edge was a guess, however sure the model is of its shape."""
+    from touching ink is never "sure": its edge was a guess, however sure the model is of its shape;
+    nor is a digit far lower than the line's others, which may be a piece of one."""
     def box(top, bottom, left, right):
         return (round(left * scale[0]), round(top * scale[1]), max(1, round((right - left) * scale[0])),
                 max(1, round((bottom - top) * scale[1])))
@@ -355,7 +357,8 @@ def _answers(reader: _Reader, digits: list[Piece], points: list[Piece], scale) -
         rows = np.flatnonzero(np.isin(window, piece.labels).any(1))
         where = box(piece.top + rows[0], piece.top + rows[-1] + 1, piece.left, piece.right)
         answer = Answer.of(probs, reader.classifier.labels, 2, seen)
-        said = "not sure" if piece.guess and answer.verdict == "sure" else answer.verdict
+        low = rows[-1] + 1 - rows[0] < LOW * reader.height
+        said = "not sure" if (piece.guess or low) and answer.verdict == "sure" else answer.verdict
         out.append((piece.left, DigitRead(answer.label, answer.confidence, said, where, answer.probabilities, seen)))
     for p in points:
         out.append((p.left, DigitRead(POINT, 1.0, "point", box(p.top, p.bottom, p.left, p.right))))

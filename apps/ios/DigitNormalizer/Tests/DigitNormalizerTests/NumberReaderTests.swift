@@ -88,6 +88,16 @@ final class NumberReaderTests: XCTestCase {
         XCTAssertLessThanOrEqual(beside.digits[0].box.x, 40)
     }
 
+    func testADigitFarLowerThanTheOthersIsNotSure() throws {
+        // Three digits of the line's height and one under 0.6 of it (a 1's flag drawn apart, say).
+        let reading = try read(page { y, x in
+            ring(y, x, cx: 40) || ring(y, x, cx: 90) || ring(y, x, cx: 140) || ring(y, x, cx: 200, cy: 63, rx: 8, ry: 12)
+        })
+        XCTAssertEqual(reading.number, "0000")
+        XCTAssertEqual(reading.digits.map(\.verdict), ["sure", "sure", "sure", "not sure"])
+        XCTAssertEqual(reading.unsure, [3])
+    }
+
     func testTooManyPiecesAreRefused() {
         let dots = page { y, x in y % 8 < 5 && x % 6 < 4 && y > 4 && y < 95 }
         XCTAssertThrowsError(try read(dots)) { error in
