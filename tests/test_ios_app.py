@@ -219,15 +219,15 @@ def test_steps_are_in_the_documented_order():
 @pytest.mark.parametrize("swift_name, python_name", [
     ("maxDigits", "MAX_DIGITS"), ("maxParts", "MAX_PARTS"), ("joinedWidth", "JOINED_WIDTH"), ("joinGap", "JOIN_GAP"),
     ("joinDoubt", "JOIN_DOUBT"), ("speck", "SPECK"), ("short", "SHORT"), ("splitFrom", "SPLIT_FROM"),
-    ("mustSplit", "MUST_SPLIT"), ("low", "LOW"),
+    ("mustSplit", "MUST_SPLIT"), ("low", "LOW"), ("sheet", "SHEET"), ("desk", "DESK"),
 ])
 def test_number_reader_constants_match(swift_name, python_name):
-    from digitkit.predict import numbers
+    from digitkit.predict import ink, numbers
 
-    source = (PACKAGE / "Sources" / "DigitNormalizer" / "NumberReader.swift").read_text()
+    source = "".join((PACKAGE / "Sources" / "DigitNormalizer" / name).read_text() for name in ("NumberReader.swift", "LineInk.swift"))
     match = re.search(rf"static let {swift_name}(?:: \w+)? = ([0-9.]+)", source)
     assert match, swift_name
-    assert float(match.group(1)) == getattr(numbers, python_name)
+    assert float(match.group(1)) == getattr(numbers if hasattr(numbers, python_name) else ink, python_name)
 
 
 def test_swift_package_checks_every_vector():

@@ -119,6 +119,18 @@ def test_a_digit_far_lower_than_the_others_is_read_but_not_sure(model, well_read
     assert [d.verdict for d in low.digits[:2]] == ["sure", "sure"]
 
 
+def test_a_sheet_photographed_on_a_desk_reads_as_the_sheet_alone(model, well_read):
+    """A photo from further away: the sheet with the number in the middle of a darker desk. The desk
+    and the sheet's edge are not ink (a sheet that fills a third of the photo or more)."""
+    sheet, _ = compose([well_read[7][0], well_read[3][0], well_read[9][0]])
+    for margin, desk in ((60, 70), (40, 20)):  # the desk around the sheet, and how dark
+        grey = np.full((sheet.height + 2 * margin, sheet.width + 2 * margin), desk, np.uint8)
+        grey[margin:-margin, margin:-margin] = np.asarray(sheet)
+        answer = read_number(model, Image.fromarray(grey))
+        assert answer.number == "739", (margin, answer.number)
+        assert all(margin - 3 <= d.box[0] and d.box[0] + d.box[2] <= grey.shape[1] - margin + 3 for d in answer.digits)
+
+
 def test_hundreds_of_marks_are_refused_before_any_quadratic_search(model, monkeypatch):
     """Dust or printed text: every step that compares pieces pairwise (grouping, the neighbour test)
     runs on a bounded number of them, and the image is refused."""

@@ -171,6 +171,8 @@ def numbers(per_kind: int = 30, seed: int = 1):
         yield "drawn", bench.as_drawing(ink, rng)
         yield "photo", bench.as_photo(bench.drawn_number(by, rng, int(rng.integers(2, 6)))[0], rng)
         yield "scan", bench.as_scan(bench.drawn_number(by, rng, int(rng.integers(2, 7)))[0], rng)
+        if i % 3 == 1:
+            yield "sheet on a desk", bench.as_page_photo(bench.drawn_number(by, rng, int(rng.integers(2, 6)))[0], rng)
         yield "touching", bench.as_drawing(_touching(bench, by, rng), rng)
         whole, fraction = bench.drawn_number(by, rng, 2)[0], bench.drawn_number(by, rng, 2)[0]
         dot = np.zeros((whole.shape[0], int(bench.HEIGHT * 0.35)), np.float32)
@@ -239,6 +241,6 @@ def test_swift_number_reader_matches_python(release, mnist, tmp_path):
                 digits += 1
         assert worst_box <= 1 and worst_pixel <= 1, f"{where}: box {worst_box} px, pixel {worst_pixel} levels"
     kinds = {kind for kind, _ in cases}
-    assert len(cases) >= 250 and len(kinds) == 9 and digits > 500
+    assert len(cases) >= 250 and len(kinds) == 10 and digits > 500
     print(f"number reader differential test: {len(cases)} images of {len(kinds)} kinds, {digits} digits, "
           f"largest box difference {worst_box} px, largest pixel difference {worst_pixel}")

@@ -1,13 +1,14 @@
 """Read a whole number: one line of handwritten digits in a drawing, a scan or a photo of paper.
 
 The ink is found as for one digit, with the paper's uneven light flattened first (a photo's shadow
-is not ink) and the long straight lines of ruled or squared paper removed. Its pieces are found with
-8-connectivity (a thin diagonal stroke stays one piece), pieces that stand over one another are one
-digit (a 5's flag, a 4's bar, a broken loop), neighbours that nearly touch may be joined and a piece
-too wide for one digit is cut, each where the model is surest (a cut, or a close call between one
-digit and two, is never "sure", nor is a digit far lower than the others), small round dots on the baseline between digits are decimal points,
-other specks are dropped and so is a short mark far from every other piece (a page's edge), and
-each digit is fitted into the model's input exactly as a single digit is
+is not ink), the desk around a photographed sheet and the long straight lines of ruled or squared
+paper removed (``predict.ink``). Its pieces are found with 8-connectivity (a thin diagonal stroke
+stays one piece), pieces that stand over one another are one digit (a 5's flag, a 4's bar, a
+broken loop), neighbours that nearly touch may be joined and a piece too wide for one digit is
+cut, each where the model is surest (a cut, or a close call between one digit and two, is never
+"sure", nor is a digit far lower than the others), small round dots on the baseline between
+digits are decimal points, other specks are dropped and so is a short mark far from every other
+piece (a page's edge), and each digit is fitted into the model's input exactly as a single digit is
 (``data.normalize.fit_digit``); all digits of an image are read in one batch.
 
 SciPy's ``ndimage`` does the image work (labelling, morphology, filters); the grouping and the
@@ -26,8 +27,9 @@ from PIL import Image
 from scipy import ndimage
 
 from digitkit.classifier import Classifier
-from digitkit.data.normalize import NOISE_FRACTION, BlankImage, NormalizeError, fit_digit, ink_map
+from digitkit.data.normalize import BlankImage, NormalizeError, fit_digit
 from digitkit.predict.answer import Answer
+from digitkit.predict.ink import line_ink
 from digitkit.predict.files import load_file
 
 MAX_DIGITS = 32  # more candidate digits than this is not a number (printed text, noise)
@@ -75,50 +77,6 @@ class NumberAnswer:
         message = None if not unsure else "not sure of the digit" + ("s" if len(unsure) > 1 else "") + \
             " at position " + ", ".join(str(i + 1) for i in unsure)
         return cls("".join(d.label for d in digits), "not sure" if unsure else "sure", digits, unsure, message, size)
-
-
-# -- the ink of a line ---------------------------------------------------------------------------
-def line_ink(image: Image.Image) -> np.ndarray:
-    """Ink strength 0..1 of a line of handwriting: either polarity or a transparent canvas, with the
-    paper's light flattened and ruled lines removed; 0 where there is none."""
-    ink, polarity = ink_map(image)
-    if polarity == "dark-on-light" and min(ink.shape) >= 16:
-        ink = _flattened(image, ink)
-    if ink.size == 0 or ink.max() < 0.1:
-        raise BlankImage("no digits found: the image is blank")
-    strong = _strong(ink[ink > 0])
-    ink = np.where(ink >= NOISE_FRACTION * strong, np.minimum(ink / max(strong, 1e-6), 1.0), 0).astype(np.float32)
-    return np.where(_ruled_lines(ink > 0), 0, ink).astype(np.float32)
-
-
-def _strong(values: np.ndarray) -> np.float32:
-    """The level of full ink: the 99.5th percentile of the inked pixels (a few hot pixels are not
-    full ink), the nearest-rank value, so the Swift port picks the very same pixel."""
-    rank = int(0.995 * (values.size - 1))
-    return np.partition(values, rank)[rank]
-
-
-def _flattened(image: Image.Image, ink: np.ndarray) -> np.ndarray:
-    """Dark ink relative to the paper around it: the paper's level is estimated by a grey closing
-    (which fills in strokes thinner than the window) and the ink is how much darker than it a pixel
-    is, as a share of it, so a shadow or a lamp's fall-off is not ink."""
-    grey = np.asarray(image.convert("L"), np.float32)
-    if grey.shape != ink.shape:
-        return ink
-    window = max(9, int(min(grey.shape) / 6) | 1)
-    paper = ndimage.grey_closing(ndimage.uniform_filter(grey, 3), size=(window, window))
-    return np.clip((paper - grey) / np.maximum(paper, 32.0), 0, 1)
-
-
-def _ruled_lines(mask: np.ndarray) -> np.ndarray:
-    """Pixels of long thin straight lines across the image (ruled or squared paper, a form's rule)."""
-    height, width = mask.shape
-    # Odd lengths: a centred window, which the Swift port opens the same way.
-    across = ndimage.binary_opening(mask, structure=np.ones((1, max(9, width // 3) | 1), bool))
-    down = ndimage.binary_opening(mask, structure=np.ones((max(9, height // 2) | 1, 1), bool))
-    lines = across | down
-    # A thick bar is a stroke (a long dash), not a printed rule: keep rows and columns of lines thin.
-    return lines & ~ndimage.binary_opening(lines, structure=np.ones((5, 5), bool))
 
 
 # -- pieces, digits, points ----------------------------------------------------------------------

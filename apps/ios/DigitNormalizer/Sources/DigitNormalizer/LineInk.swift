@@ -8,11 +8,24 @@ import Foundation
 enum LineInk {
     typealias Plane = DigitNormalizer.Plane
 
+    static let sheet = 0.1  // "light ink" too thick for a pen over this share of a dark image is a sheet of paper on a desk
+    static let desk = 0.4  // darker than this share of the paper's level, a thick region along the border is not the sheet
+
     /// Ink 0...1 per pixel, or nil when the image is blank.
     static func ink(grey: [UInt8], width: Int, height: Int, alpha: [UInt8]?) -> Plane? {
         var (ink, polarity) = DigitNormalizer.inkMapAndPolarity(grey: grey, width: width, height: height, alpha: alpha)
+        if polarity == .lightOnDark {
+            let window = max(9, (min(width, height) / 6) | 1)  // the flattening's
+            let thick = opened(ink.pixels.map { $0 > 0.5 }, width: width, height: height, rows: window, columns: window)
+            if Double(thick.reduce(0) { $1 ? $0 + 1 : $0 }) / Double(max(thick.count, 1)) > sheet {
+                polarity = .darkOnLight  // not light writing, which is thinner: a sheet of paper on a dark desk
+            }
+        }
         if polarity == .darkOnLight && min(width, height) >= 16 {
             ink.pixels = flattened(grey: grey, width: width, height: height)
+            if let around = aroundTheSheet(grey: grey, width: width, height: height) {
+                for i in ink.pixels.indices where around[i] { ink.pixels[i] = 0 }
+            }
         }
         guard let top = ink.pixels.max(), top >= Float(0.1) else { return nil }
         let strong = strongest(ink.pixels.filter { $0 > 0 })
@@ -86,6 +99,42 @@ enum LineInk {
         let dilated = separable(smooth, width: width, height: height) { extreme($0, size: window, largest: true) }
         let paper = separable(dilated, width: width, height: height) { extreme($0, size: window, largest: false) }
         return zip(paper, level).map { p, g in min(max((p - g) / max(p, 32), 0), 1) }
+    }
+
+    // MARK: A sheet on a desk
+
+    /// Where a photo shows the surface under the sheet and the sheet's edge (Python's
+    /// `_around_the_sheet`): regions far darker than the paper, not thin as a pen line, reaching the
+    /// border, when they run along at least a quarter of it; grown a little, over the sheet's blurred edge.
+    /// Nil when the photo shows only paper.
+    static func aroundTheSheet(grey: [UInt8], width: Int, height: Int) -> [Bool]? {
+        let paper = grey.sorted()[Int(0.9 * Double(grey.count - 1))]
+        let size = (max(9, (min(width, height) / 6) | 1) / 4) | 1  // a quarter of the flattening's window
+        let thick = opened(grey.map { Double($0) < desk * Double(paper) }, width: width, height: height, rows: size, columns: size)
+        var border = 0
+        for x in 0..<width { border += (thick[x] ? 1 : 0) + (thick[(height - 1) * width + x] ? 1 : 0) }
+        for y in 1..<max(height - 1, 1) { border += (thick[y * width] ? 1 : 0) + (thick[y * width + width - 1] ? 1 : 0) }
+        guard Double(border) / Double(2 * width + 2 * (height - 2)) >= 0.25 else { return nil }
+        // The desk is what of it reaches the border: a bold stroke inside the sheet stays ink.
+        let regions = components(thick, width: width, height: height).labels
+        var edge = Set<Int>()
+        for x in 0..<width { edge.insert(regions[x]); edge.insert(regions[(height - 1) * width + x]) }
+        for y in 0..<height { edge.insert(regions[y * width]); edge.insert(regions[y * width + width - 1]) }
+        edge.remove(0)
+        return grown(regions.map { edge.contains($0) }, width: width, height: height, size: size)
+    }
+
+    /// Dilation of a mask by a `size` × `size` square, a column pass then a row pass.
+    static func grown(_ mask: [Bool], width: Int, height: Int, size: Int) -> [Bool] {
+        var out = mask
+        for x in 0..<width {
+            let column = morph((0..<height).map { out[$0 * width + x] }, size: size, erode: false)
+            for y in 0..<height { out[y * width + x] = column[y] }
+        }
+        for y in 0..<height {
+            out.replaceSubrange(y * width..<(y + 1) * width, with: morph(Array(out[y * width..<(y + 1) * width]), size: size, erode: false))
+        }
+        return out
     }
 
     // MARK: Ruled lines

@@ -98,6 +98,15 @@ final class NumberReaderTests: XCTestCase {
         XCTAssertEqual(reading.unsure, [3])
     }
 
+    func testTheDeskAroundAPhotographedSheetIsNotInk() throws {
+        // The sheet from x 30 to 230 and y 10 to 90, a dark desk around it, two digits on the sheet.
+        let reading = try read(page { y, x in
+            x < 30 || x >= 230 || y < 10 || y >= 90 || ring(y, x, cx: 90) || ring(y, x, cx: 160)
+        })
+        XCTAssertEqual(reading.number, "00")
+        XCTAssertEqual(reading.digits.map(\.box.x), [75, 145])
+    }
+
     func testTooManyPiecesAreRefused() {
         let dots = page { y, x in y % 8 < 5 && x % 6 < 4 && y > 4 && y < 95 }
         XCTAssertThrowsError(try read(dots)) { error in

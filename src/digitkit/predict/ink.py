@@ -1,0 +1,97 @@
+"""The ink of one line of handwriting, for the number reader: either polarity or a transparent
+canvas, the paper's uneven light flattened (a shadow is not ink), the desk around a photographed
+sheet and ruled lines removed. SciPy's ``ndimage`` does the filtering; the Swift port
+(``LineInk.swift``) does the same, step for step."""
+
+from __future__ import annotations
+
+import numpy as np
+from PIL import Image
+from scipy import ndimage
+
+from digitkit.data.normalize import NOISE_FRACTION, BlankImage, ink_map
+
+SHEET = 0.1  # "light ink" too thick for a pen over this share of a dark image is a sheet of paper on a desk
+DESK = 0.4  # darker than this share of the paper's level, a thick region reaching the image's sides is not the sheet
+
+
+def line_ink(image: Image.Image) -> np.ndarray:
+    """Ink strength 0..1 of a line of handwriting: either polarity or a transparent canvas (a sheet
+    of paper on a dark desk is dark ink on light, not light ink), with the paper's light flattened,
+    the desk around the sheet and ruled lines removed; 0 where there is none."""
+    ink, polarity = ink_map(image)
+    window = max(9, int(min(ink.shape) / 6) | 1)  # the flattening's
+    if polarity == "light-on-dark" and _opened((ink > 0.5).astype(np.uint8), window).mean() > SHEET:
+        polarity = "dark-on-light"  # not light writing, which is thinner: a sheet of paper on a dark desk
+    if polarity == "dark-on-light" and min(ink.shape) >= 16:
+        ink = _flattened(image, ink)
+        desk = _around_the_sheet(np.asarray(image.convert("L")))
+        if desk is not None:
+            ink = np.where(desk, 0, ink)
+    if ink.size == 0 or ink.max() < 0.1:
+        raise BlankImage("no digits found: the image is blank")
+    strong = _strong(ink[ink > 0])
+    ink = np.where(ink >= NOISE_FRACTION * strong, np.minimum(ink / max(strong, 1e-6), 1.0), 0).astype(np.float32)
+    return np.where(_ruled_lines(ink > 0), 0, ink).astype(np.float32)
+
+
+def _strong(values: np.ndarray) -> np.float32:
+    """The level of full ink: the 99.5th percentile of the inked pixels (a few hot pixels are not
+    full ink), the nearest-rank value, so the Swift port picks the very same pixel."""
+    rank = int(0.995 * (values.size - 1))
+    return np.partition(values, rank)[rank]
+
+
+def _flattened(image: Image.Image, ink: np.ndarray) -> np.ndarray:
+    """Dark ink relative to the paper around it: the paper's level is estimated by a grey closing
+    (which fills in strokes thinner than the window) and the ink is how much darker than it a pixel
+    is, as a share of it, so a shadow or a lamp's fall-off is not ink."""
+    grey = np.asarray(image.convert("L"), np.float32)
+    if grey.shape != ink.shape:
+        return ink
+    window = max(9, int(min(grey.shape) / 6) | 1)
+    paper = ndimage.grey_closing(ndimage.uniform_filter(grey, 3), size=(window, window))
+    return np.clip((paper - grey) / np.maximum(paper, 32.0), 0, 1)
+
+
+def _around_the_sheet(grey: np.ndarray) -> np.ndarray | None:
+    """Where a photo shows the surface under the sheet (a desk) and the sheet's edge: regions far
+    darker than the paper (under DESK of its level, darker than a shadow on it), not thin as a pen
+    line, reaching the image's border, when such regions run along at least a quarter of it (a
+    stroke that runs off the image covers a few pixels of it); grown a little, over the sheet's
+    blurred edge. None when the photo shows only paper, as most do."""
+    rank = int(0.9 * (grey.size - 1))
+    paper = np.partition(grey, rank, axis=None)[rank]
+    size = max(9, int(min(grey.shape) / 6) | 1) // 4 | 1  # a quarter of the flattening's window
+    thick = _opened((grey < DESK * paper).astype(np.uint8), size)
+    border = np.concatenate([thick[0], thick[-1], thick[1:-1, 0], thick[1:-1, -1]])
+    if border.mean() < 0.25:
+        return None
+    # The desk is what of it reaches the border: a bold stroke inside the sheet stays ink.
+    regions, _ = ndimage.label(thick, structure=np.ones((3, 3), bool))
+    edge = np.concatenate([regions[0], regions[-1], regions[1:-1, 0], regions[1:-1, -1]])
+    desk = np.isin(regions, edge[edge > 0]).astype(np.uint8)
+    return _spread(desk, size, grow=True).astype(bool)
+
+
+def _spread(mask: np.ndarray, size: int, grow: bool) -> np.ndarray:
+    """Binary dilation (or erosion) of a 0/1 mask by a size x size square, outside the image counting
+    as 0: a column pass then a row pass (the same result as the square, far cheaper)."""
+    extreme = ndimage.maximum_filter1d if grow else ndimage.minimum_filter1d
+    return extreme(extreme(mask, size, axis=0, mode="constant", cval=0), size, axis=1, mode="constant", cval=0)
+
+
+def _opened(mask: np.ndarray, size: int) -> np.ndarray:
+    """What of a 0/1 mask a size x size square fits in (binary opening)."""
+    return _spread(_spread(mask, size, grow=False), size, grow=True)
+
+
+def _ruled_lines(mask: np.ndarray) -> np.ndarray:
+    """Pixels of long thin straight lines across the image (ruled or squared paper, a form's rule)."""
+    height, width = mask.shape
+    # Odd lengths: a centred window, which the Swift port opens the same way.
+    across = ndimage.binary_opening(mask, structure=np.ones((1, max(9, width // 3) | 1), bool))
+    down = ndimage.binary_opening(mask, structure=np.ones((max(9, height // 2) | 1, 1), bool))
+    lines = across | down
+    # A thick bar is a stroke (a long dash), not a printed rule: keep rows and columns of lines thin.
+    return lines & ~ndimage.binary_opening(lines, structure=np.ones((5, 5), bool))
