@@ -131,6 +131,25 @@ def test_a_sheet_photographed_on_a_desk_reads_as_the_sheet_alone(model, well_rea
         assert all(margin - 3 <= d.box[0] and d.box[0] + d.box[2] <= grey.shape[1] - margin + 3 for d in answer.digits)
 
 
+def test_ruled_paper_is_not_ink_and_a_thin_straight_one_is(model, well_read):
+    """Thin lines across the whole image (ruled or squared paper) are not digits; a 1 drawn as a thin
+    straight bar in a tightly cropped number is, though it spans most of the image's height."""
+    image, _ = compose([well_read[2][0], well_read[4][0], well_read[7][0]])
+    assert read_number(model, image).number == "247"
+    grey = np.asarray(image).copy()
+    rows, columns = [12, 50, 88, 126], slice(None, None, 45)
+    grey[rows, :] = np.minimum(grey[rows, :], 120)  # ruled: grey rows across the whole sheet, under the ink
+    grey[:, columns] = np.minimum(grey[:, columns], 120)  # squared: columns from top to bottom
+    assert read_number(model, Image.fromarray(grey)).number == "247"
+    tight = np.full((120, 300), 255, np.uint8)
+    yy, xx = np.mgrid[0:120, 0:300]
+    ring = np.hypot((xx - 130) / 30, (yy - 60) / 50)
+    tight[(ring <= 1) & (ring >= 0.92)] = 0
+    tight[10:110, 40:43] = tight[10:110, 200:203] = 0  # two 1s, 3 px wide, 100 of the 120 px high
+    answer = read_number(model, Image.fromarray(tight))
+    assert answer.number == "101", answer.number
+
+
 def test_hundreds_of_marks_are_refused_before_any_quadratic_search(model, monkeypatch):
     """Dust or printed text: every step that compares pieces pairwise (grouping, the neighbour test)
     runs on a bounded number of them, and the image is refused."""

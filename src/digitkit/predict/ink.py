@@ -21,7 +21,7 @@ def line_ink(image: Image.Image) -> np.ndarray:
     the desk around the sheet and ruled lines removed; 0 where there is none."""
     ink, polarity = ink_map(image)
     window = max(9, int(min(ink.shape) / 6) | 1)  # the flattening's
-    if polarity == "light-on-dark" and _opened((ink > 0.5).astype(np.uint8), window).mean() > SHEET:
+    if polarity == "light-on-dark" and _opened((ink > 0.5).astype(np.uint8), window, window).mean() > SHEET:
         polarity = "dark-on-light"  # not light writing, which is thinner: a sheet of paper on a dark desk
     if polarity == "dark-on-light" and min(ink.shape) >= 16:
         ink = _flattened(image, ink)
@@ -63,7 +63,7 @@ def _around_the_sheet(grey: np.ndarray) -> np.ndarray | None:
     rank = int(0.9 * (grey.size - 1))
     paper = np.partition(grey, rank, axis=None)[rank]
     size = max(9, int(min(grey.shape) / 6) | 1) // 4 | 1  # a quarter of the flattening's window
-    thick = _opened((grey < DESK * paper).astype(np.uint8), size)
+    thick = _opened((grey < DESK * paper).astype(np.uint8), size, size)
     border = np.concatenate([thick[0], thick[-1], thick[1:-1, 0], thick[1:-1, -1]])
     if border.mean() < 0.25:
         return None
@@ -71,27 +71,43 @@ def _around_the_sheet(grey: np.ndarray) -> np.ndarray | None:
     regions, _ = ndimage.label(thick, structure=np.ones((3, 3), bool))
     edge = np.concatenate([regions[0], regions[-1], regions[1:-1, 0], regions[1:-1, -1]])
     desk = np.isin(regions, edge[edge > 0]).astype(np.uint8)
-    return _spread(desk, size, grow=True).astype(bool)
+    return _spread(desk, size, size, grow=True).astype(bool)
 
 
-def _spread(mask: np.ndarray, size: int, grow: bool) -> np.ndarray:
-    """Binary dilation (or erosion) of a 0/1 mask by a size x size square, outside the image counting
-    as 0: a column pass then a row pass (the same result as the square, far cheaper)."""
+def _spread(mask: np.ndarray, rows: int, columns: int, grow: bool) -> np.ndarray:
+    """Binary dilation (or erosion) of a 0/1 mask by a rows x columns rectangle (odd sides: centred),
+    outside the image counting as 0: a column pass then a row pass (the same result as the
+    rectangle, at a cost that does not grow with its size)."""
     extreme = ndimage.maximum_filter1d if grow else ndimage.minimum_filter1d
-    return extreme(extreme(mask, size, axis=0, mode="constant", cval=0), size, axis=1, mode="constant", cval=0)
+    if rows > 1:
+        mask = extreme(mask, rows, axis=0, mode="constant", cval=0)
+    if columns > 1:
+        mask = extreme(mask, columns, axis=1, mode="constant", cval=0)
+    return mask
 
 
-def _opened(mask: np.ndarray, size: int) -> np.ndarray:
-    """What of a 0/1 mask a size x size square fits in (binary opening)."""
-    return _spread(_spread(mask, size, grow=False), size, grow=True)
+def _opened(mask: np.ndarray, rows: int, columns: int) -> np.ndarray:
+    """What of a 0/1 mask a rows x columns rectangle fits in (binary opening)."""
+    return _spread(_spread(mask, rows, columns, grow=False), rows, columns, grow=True)
+
+
+def _closed(mask: np.ndarray, rows: int, columns: int) -> np.ndarray:
+    """A 0/1 mask with gaps narrower than a rows x columns rectangle filled (binary closing)."""
+    return _spread(_spread(mask, rows, columns, grow=True), rows, columns, grow=False)
 
 
 def _ruled_lines(mask: np.ndarray) -> np.ndarray:
-    """Pixels of long thin straight lines across the image (ruled or squared paper, a form's rule)."""
+    """Pixels of thin straight lines across nearly all of the image (ruled or squared paper, a
+    form's rule). Not shorter ones: a 1 or a 7's bar in a tightly cropped number is as long as half
+    the image, and drawn with a fine pen as thin as a rule. Where a stroke crosses a rule, the
+    rule's pixels between the stroke's two sides stay ink, so the stroke is not cut in two."""
     height, width = mask.shape
-    # Odd lengths: a centred window, which the Swift port opens the same way.
-    across = ndimage.binary_opening(mask, structure=np.ones((1, max(9, width // 3) | 1), bool))
-    down = ndimage.binary_opening(mask, structure=np.ones((max(9, height // 2) | 1, 1), bool))
-    lines = across | down
+    inked = mask.astype(np.uint8)
+    across = _opened(inked, 1, max(9, width * 9 // 10) | 1)
+    down = _opened(inked, max(9, height * 9 // 10) | 1, 1)
     # A thick bar is a stroke (a long dash), not a printed rule: keep rows and columns of lines thin.
-    return lines & ~ndimage.binary_opening(lines, structure=np.ones((5, 5), bool))
+    thick = _opened(across | down, 5, 5)
+    across, down = across & (1 - thick), down & (1 - thick)
+    rest = inked & (1 - (across | down))
+    crossed = (_closed(rest, 5, 1) & across) | (_closed(rest, 1, 5) & down)
+    return ((across | down) & (1 - crossed)).astype(bool)

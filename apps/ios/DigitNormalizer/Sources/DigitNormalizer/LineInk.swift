@@ -121,20 +121,7 @@ enum LineInk {
         for x in 0..<width { edge.insert(regions[x]); edge.insert(regions[(height - 1) * width + x]) }
         for y in 0..<height { edge.insert(regions[y * width]); edge.insert(regions[y * width + width - 1]) }
         edge.remove(0)
-        return grown(regions.map { edge.contains($0) }, width: width, height: height, size: size)
-    }
-
-    /// Dilation of a mask by a `size` × `size` square, a column pass then a row pass.
-    static func grown(_ mask: [Bool], width: Int, height: Int, size: Int) -> [Bool] {
-        var out = mask
-        for x in 0..<width {
-            let column = morph((0..<height).map { out[$0 * width + x] }, size: size, erode: false)
-            for y in 0..<height { out[y * width + x] = column[y] }
-        }
-        for y in 0..<height {
-            out.replaceSubrange(y * width..<(y + 1) * width, with: morph(Array(out[y * width..<(y + 1) * width]), size: size, erode: false))
-        }
-        return out
+        return spread(regions.map { edge.contains($0) }, width: width, height: height, rows: size, columns: size, erode: false)
     }
 
     // MARK: Ruled lines
@@ -152,35 +139,52 @@ enum LineInk {
         }
     }
 
-    /// Opening (erosion, then dilation) of a mask by a `rows` × `columns` rectangle.
-    static func opened(_ mask: [Bool], width: Int, height: Int, rows: Int, columns: Int) -> [Bool] {
-        func along(_ plane: [Bool], erode: Bool) -> [Bool] {
-            var out = plane
-            if rows > 1 {
-                for x in 0..<width {
-                    let column = morph((0..<height).map { out[$0 * width + x] }, size: rows, erode: erode)
-                    for y in 0..<height { out[y * width + x] = column[y] }
-                }
+    /// Erosion (or dilation) of a mask by a `rows` × `columns` rectangle: a column pass, then a row pass.
+    static func spread(_ plane: [Bool], width: Int, height: Int, rows: Int, columns: Int, erode: Bool) -> [Bool] {
+        var out = plane
+        if rows > 1 {
+            for x in 0..<width {
+                let column = morph((0..<height).map { out[$0 * width + x] }, size: rows, erode: erode)
+                for y in 0..<height { out[y * width + x] = column[y] }
             }
-            if columns > 1 {
-                for y in 0..<height {
-                    let row = morph(Array(out[y * width..<(y + 1) * width]), size: columns, erode: erode)
-                    out.replaceSubrange(y * width..<(y + 1) * width, with: row)
-                }
-            }
-            return out
         }
-        return along(along(mask, erode: true), erode: false)
+        if columns > 1 {
+            for y in 0..<height {
+                let row = morph(Array(out[y * width..<(y + 1) * width]), size: columns, erode: erode)
+                out.replaceSubrange(y * width..<(y + 1) * width, with: row)
+            }
+        }
+        return out
     }
 
-    /// Pixels of long thin straight lines across the image (ruled or squared paper, a form's rule);
-    /// a thick bar is a stroke, not a printed rule.
+    /// Opening (erosion, then dilation) of a mask by a `rows` × `columns` rectangle.
+    static func opened(_ mask: [Bool], width: Int, height: Int, rows: Int, columns: Int) -> [Bool] {
+        let eroded = spread(mask, width: width, height: height, rows: rows, columns: columns, erode: true)
+        return spread(eroded, width: width, height: height, rows: rows, columns: columns, erode: false)
+    }
+
+    /// Closing (dilation, then erosion): gaps narrower than the rectangle filled.
+    static func closed(_ mask: [Bool], width: Int, height: Int, rows: Int, columns: Int) -> [Bool] {
+        let dilated = spread(mask, width: width, height: height, rows: rows, columns: columns, erode: false)
+        return spread(dilated, width: width, height: height, rows: rows, columns: columns, erode: true)
+    }
+
+    /// Pixels of thin straight lines across nearly all of the image (ruled or squared paper, a form's
+    /// rule): not shorter ones (a 1 or a 7's bar in a tightly cropped number, drawn with a fine pen);
+    /// a thick bar is a stroke, not a printed rule; where a stroke crosses a rule, the rule's pixels
+    /// between the stroke's two sides stay ink.
     static func ruledLines(_ mask: [Bool], width: Int, height: Int) -> [Bool] {
-        let across = opened(mask, width: width, height: height, rows: 1, columns: max(9, width / 3) | 1)
-        let down = opened(mask, width: width, height: height, rows: max(9, height / 2) | 1, columns: 1)
-        let lines = zip(across, down).map { $0 || $1 }
-        let thick = opened(lines, width: width, height: height, rows: 5, columns: 5)
-        return zip(lines, thick).map { $0 && !$1 }
+        var across = opened(mask, width: width, height: height, rows: 1, columns: max(9, width * 9 / 10) | 1)
+        var down = opened(mask, width: width, height: height, rows: max(9, height * 9 / 10) | 1, columns: 1)
+        let thick = opened(zip(across, down).map { $0 || $1 }, width: width, height: height, rows: 5, columns: 5)
+        across = zip(across, thick).map { $0 && !$1 }
+        down = zip(down, thick).map { $0 && !$1 }
+        let rest = mask.indices.map { mask[$0] && !across[$0] && !down[$0] }
+        let bridgedAcross = closed(rest, width: width, height: height, rows: 5, columns: 1)
+        let bridgedDown = closed(rest, width: width, height: height, rows: 1, columns: 5)
+        return mask.indices.map { i in
+            (across[i] || down[i]) && !((bridgedAcross[i] && across[i]) || (bridgedDown[i] && down[i]))
+        }
     }
 
     // MARK: Pieces
