@@ -214,7 +214,7 @@ class _Reader:
         lo, hi = int(0.25 * piece.width), int(0.75 * piece.width)
         if hi - lo < 2:
             return [piece]
-        cuts = sorted(sorted(range(lo, hi), key=lambda c: profile[c])[:12])[::3]
+        cuts = sorted(sorted(range(lo, hi), key=lambda c: profile[c])[:12])  # the 12 faintest columns
         halves = [(Piece(piece.labels, piece.top, piece.bottom, piece.left, piece.left + cut, True),
                    Piece(piece.labels, piece.top, piece.bottom, piece.left + cut, piece.right, True)) for cut in cuts]
         sure = self.sureness([piece] + [half for pair in halves for half in pair])

@@ -81,9 +81,8 @@ final class PieceReader {
         }
         let lo = Int(0.25 * Double(piece.width)), hi = Int(0.75 * Double(piece.width))
         guard hi - lo >= 2 else { return [piece] }
-        // The 12 faintest columns (ties by position), left to right, every third of them.
-        let faintest = (lo..<hi).sorted { profile[$0] != profile[$1] ? profile[$0] < profile[$1] : $0 < $1 }.prefix(12).sorted()
-        let cuts = stride(from: 0, to: faintest.count, by: 3).map { faintest[$0] }
+        // The 12 faintest columns (ties by position), left to right.
+        let cuts = (lo..<hi).sorted { profile[$0] != profile[$1] ? profile[$0] < profile[$1] : $0 < $1 }.prefix(12).sorted()
         let halves = cuts.map { cut in
             (Piece(labels: piece.labels, top: piece.top, bottom: piece.bottom, left: piece.left, right: piece.left + cut, guess: true),
              Piece(labels: piece.labels, top: piece.top, bottom: piece.bottom, left: piece.left + cut, right: piece.right, guess: true))
