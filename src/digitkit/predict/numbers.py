@@ -43,6 +43,7 @@ SHORT = 0.4  # a piece lower than this, with no other piece close by, is no digi
 LOW = 0.6  # a digit lower than this share of the line's height may be a piece of one (a 1's flag): never "sure"
 SPLIT_FROM = 1.0  # a piece wider than this many line heights may be touching digits
 MUST_SPLIT = 1.7  # wider than this, it is
+CUTS = 6  # a piece that may be touching digits is tried at this many of its faintest columns
 
 
 @dataclass
@@ -214,7 +215,11 @@ class _Reader:
         lo, hi = int(0.25 * piece.width), int(0.75 * piece.width)
         if hi - lo < 2:
             return [piece]
-        cuts = sorted(sorted(range(lo, hi), key=lambda c: profile[c])[:12])  # the 12 faintest columns
+        cuts: list[int] = []  # the faintest columns (of the 12 faintest), no two side by side
+        for column in sorted(range(lo, hi), key=lambda c: profile[c])[:12]:
+            if all(abs(column - other) > 1 for other in cuts):
+                cuts.append(column)
+        cuts = sorted(cuts[:CUTS])
         halves = [(Piece(piece.labels, piece.top, piece.bottom, piece.left, piece.left + cut, True),
                    Piece(piece.labels, piece.top, piece.bottom, piece.left + cut, piece.right, True)) for cut in cuts]
         sure = self.sureness([piece] + [half for pair in halves for half in pair])

@@ -17,6 +17,7 @@ public enum NumberReader {
     static let short = 0.4  // a piece lower than this, with no other piece close by, is no digit (a page's edge)
     static let splitFrom = 1.0  // a piece wider than this many line heights may be touching digits
     static let mustSplit = 1.7  // wider than this, it is
+    static let cuts = 6  // a piece that may be touching digits is tried at this many of its faintest columns
     public static let point = "."
 
     /// Probabilities (in the order of the model's labels) for a batch of 28×28 inputs, 784 grey

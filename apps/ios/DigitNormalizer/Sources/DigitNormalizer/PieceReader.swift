@@ -81,8 +81,13 @@ final class PieceReader {
         }
         let lo = Int(0.25 * Double(piece.width)), hi = Int(0.75 * Double(piece.width))
         guard hi - lo >= 2 else { return [piece] }
-        // The 12 faintest columns (ties by position), left to right.
-        let cuts = (lo..<hi).sorted { profile[$0] != profile[$1] ? profile[$0] < profile[$1] : $0 < $1 }.prefix(12).sorted()
+        // The faintest columns (of the 12 faintest, ties by position), no two side by side, left to right.
+        var faintest: [Int] = []
+        for column in (lo..<hi).sorted(by: { profile[$0] != profile[$1] ? profile[$0] < profile[$1] : $0 < $1 }).prefix(12)
+        where faintest.allSatisfy({ abs(column - $0) > 1 }) {
+            faintest.append(column)
+        }
+        let cuts = faintest.prefix(NumberReader.cuts).sorted()
         let halves = cuts.map { cut in
             (Piece(labels: piece.labels, top: piece.top, bottom: piece.bottom, left: piece.left, right: piece.left + cut, guess: true),
              Piece(labels: piece.labels, top: piece.top, bottom: piece.bottom, left: piece.left + cut, right: piece.right, guess: true))
