@@ -20,12 +20,13 @@ def line_ink(image: Image.Image) -> np.ndarray:
     of paper on a dark desk is dark ink on light, not light ink), with the paper's light flattened,
     the desk around the sheet and ruled lines removed; 0 where there is none."""
     ink, polarity = ink_map(image)
-    window = max(9, int(min(ink.shape) / 6) | 1)  # the flattening's
+    window = _window(ink.shape)
     if polarity == "light-on-dark" and _opened((ink > 0.5).astype(np.uint8), window, window).mean() > SHEET:
         polarity = "dark-on-light"  # not light writing, which is thinner: a sheet of paper on a dark desk
     if polarity == "dark-on-light" and min(ink.shape) >= 16:
-        ink = _flattened(image, ink)
-        desk = _around_the_sheet(np.asarray(image.convert("L")))
+        grey = np.asarray(image.convert("L"))
+        ink = _flattened(grey, ink, window)
+        desk = _around_the_sheet(grey, window)
         if desk is not None:
             ink = np.where(desk, 0, ink)
     if ink.size == 0 or ink.max() < 0.1:
@@ -42,19 +43,23 @@ def _strong(values: np.ndarray) -> np.float32:
     return np.partition(values, rank)[rank]
 
 
-def _flattened(image: Image.Image, ink: np.ndarray) -> np.ndarray:
+def _window(shape: tuple[int, ...]) -> int:
+    """The flattening's window: a sixth of the image's shorter side (odd, at least 9)."""
+    return max(9, int(min(shape) / 6) | 1)
+
+
+def _flattened(grey: np.ndarray, ink: np.ndarray, window: int) -> np.ndarray:
     """Dark ink relative to the paper around it: the paper's level is estimated by a grey closing
     (which fills in strokes thinner than the window) and the ink is how much darker than it a pixel
     is, as a share of it, so a shadow or a lamp's fall-off is not ink."""
-    grey = np.asarray(image.convert("L"), np.float32)
     if grey.shape != ink.shape:
         return ink
-    window = max(9, int(min(grey.shape) / 6) | 1)
+    grey = grey.astype(np.float32)
     paper = ndimage.grey_closing(ndimage.uniform_filter(grey, 3), size=(window, window))
     return np.clip((paper - grey) / np.maximum(paper, 32.0), 0, 1)
 
 
-def _around_the_sheet(grey: np.ndarray) -> np.ndarray | None:
+def _around_the_sheet(grey: np.ndarray, window: int) -> np.ndarray | None:
     """Where a photo shows the surface under the sheet (a desk) and the sheet's edge: regions far
     darker than the paper (under DESK of its level, darker than a shadow on it), not thin as a pen
     line, reaching the image's border, when such regions run along at least a quarter of it (a
@@ -62,16 +67,20 @@ def _around_the_sheet(grey: np.ndarray) -> np.ndarray | None:
     blurred edge. None when the photo shows only paper, as most do."""
     rank = int(0.9 * (grey.size - 1))
     paper = np.partition(grey, rank, axis=None)[rank]
-    size = max(9, int(min(grey.shape) / 6) | 1) // 4 | 1  # a quarter of the flattening's window
+    size = window // 4 | 1
     thick = _opened((grey < DESK * paper).astype(np.uint8), size, size)
-    border = np.concatenate([thick[0], thick[-1], thick[1:-1, 0], thick[1:-1, -1]])
-    if border.mean() < 0.25:
+    if _edge(thick).mean() < 0.25:
         return None
     # The desk is what of it reaches the border: a bold stroke inside the sheet stays ink.
     regions, _ = ndimage.label(thick, structure=np.ones((3, 3), bool))
-    edge = np.concatenate([regions[0], regions[-1], regions[1:-1, 0], regions[1:-1, -1]])
+    edge = _edge(regions)
     desk = np.isin(regions, edge[edge > 0]).astype(np.uint8)
     return _spread(desk, size, size, grow=True).astype(bool)
+
+
+def _edge(plane: np.ndarray) -> np.ndarray:
+    """The image's border pixels, each once."""
+    return np.concatenate([plane[0], plane[-1], plane[1:-1, 0], plane[1:-1, -1]])
 
 
 def _spread(mask: np.ndarray, rows: int, columns: int, grow: bool) -> np.ndarray:

@@ -15,7 +15,7 @@ enum LineInk {
     static func ink(grey: [UInt8], width: Int, height: Int, alpha: [UInt8]?) -> Plane? {
         var (ink, polarity) = DigitNormalizer.inkMapAndPolarity(grey: grey, width: width, height: height, alpha: alpha)
         if polarity == .lightOnDark {
-            let window = max(9, (min(width, height) / 6) | 1)  // the flattening's
+            let window = flatteningWindow(width: width, height: height)
             let thick = opened(ink.pixels.map { $0 > 0.5 }, width: width, height: height, rows: window, columns: window)
             if Double(thick.reduce(0) { $1 ? $0 + 1 : $0 }) / Double(max(thick.count, 1)) > sheet {
                 polarity = .darkOnLight  // not light writing, which is thinner: a sheet of paper on a dark desk
@@ -94,7 +94,7 @@ enum LineInk {
     /// closing of the lightly smoothed image, and ink is how much darker a pixel is, as a share of it.
     static func flattened(grey: [UInt8], width: Int, height: Int) -> [Float] {
         let level = grey.map { Float($0) }
-        let window = max(9, (min(width, height) / 6) | 1)
+        let window = flatteningWindow(width: width, height: height)
         let smooth = separable(level, width: width, height: height, mean3)
         let dilated = separable(smooth, width: width, height: height) { extreme($0, size: window, largest: true) }
         let paper = separable(dilated, width: width, height: height) { extreme($0, size: window, largest: false) }
@@ -103,25 +103,31 @@ enum LineInk {
 
     // MARK: A sheet on a desk
 
+    /// The flattening's window: a sixth of the image's shorter side (odd, at least 9).
+    static func flatteningWindow(width: Int, height: Int) -> Int {
+        max(9, (min(width, height) / 6) | 1)
+    }
+
+    /// The indices of the image's border pixels, each once (Python's `_edge`).
+    static func edge(width: Int, height: Int) -> [Int] {
+        let rows = (0..<width).flatMap { [$0, (height - 1) * width + $0] }
+        return rows + (1..<max(height - 1, 1)).flatMap { [$0 * width, $0 * width + width - 1] }
+    }
+
     /// Where a photo shows the surface under the sheet and the sheet's edge (Python's
     /// `_around_the_sheet`): regions far darker than the paper, not thin as a pen line, reaching the
     /// border, when they run along at least a quarter of it; grown a little, over the sheet's blurred edge.
     /// Nil when the photo shows only paper.
     static func aroundTheSheet(grey: [UInt8], width: Int, height: Int) -> [Bool]? {
         let paper = grey.sorted()[Int(0.9 * Double(grey.count - 1))]
-        let size = (max(9, (min(width, height) / 6) | 1) / 4) | 1  // a quarter of the flattening's window
+        let size = (flatteningWindow(width: width, height: height) / 4) | 1
         let thick = opened(grey.map { Double($0) < desk * Double(paper) }, width: width, height: height, rows: size, columns: size)
-        var border = 0
-        for x in 0..<width { border += (thick[x] ? 1 : 0) + (thick[(height - 1) * width + x] ? 1 : 0) }
-        for y in 1..<max(height - 1, 1) { border += (thick[y * width] ? 1 : 0) + (thick[y * width + width - 1] ? 1 : 0) }
-        guard Double(border) / Double(2 * width + 2 * (height - 2)) >= 0.25 else { return nil }
+        let border = edge(width: width, height: height)
+        guard Double(border.filter { thick[$0] }.count) / Double(border.count) >= 0.25 else { return nil }
         // The desk is what of it reaches the border: a bold stroke inside the sheet stays ink.
         let regions = components(thick, width: width, height: height).labels
-        var edge = Set<Int>()
-        for x in 0..<width { edge.insert(regions[x]); edge.insert(regions[(height - 1) * width + x]) }
-        for y in 0..<height { edge.insert(regions[y * width]); edge.insert(regions[y * width + width - 1]) }
-        edge.remove(0)
-        return spread(regions.map { edge.contains($0) }, width: width, height: height, rows: size, columns: size, erode: false)
+        let atBorder = Set(border.map { regions[$0] }).subtracting([0])
+        return spread(regions.map { atBorder.contains($0) }, width: width, height: height, rows: size, columns: size, erode: false)
     }
 
     // MARK: Ruled lines
