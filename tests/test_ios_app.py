@@ -219,7 +219,8 @@ def test_steps_are_in_the_documented_order():
 @pytest.mark.parametrize("swift_name, python_name", [
     ("maxDigits", "MAX_DIGITS"), ("maxParts", "MAX_PARTS"), ("joinedWidth", "JOINED_WIDTH"), ("joinGap", "JOIN_GAP"),
     ("joinDoubt", "JOIN_DOUBT"), ("speck", "SPECK"), ("short", "SHORT"), ("splitFrom", "SPLIT_FROM"),
-    ("mustSplit", "MUST_SPLIT"), ("low", "LOW"), ("sheet", "SHEET"), ("desk", "DESK"), ("cuts", "CUTS"),
+    ("mustSplit", "MUST_SPLIT"), ("low", "LOW"), ("sheet", "SHEET"), ("desk", "DESK"), ("writing", "WRITING"),
+    ("cuts", "CUTS"),
 ])
 def test_number_reader_constants_match(swift_name, python_name):
     from digitkit.predict import ink, numbers

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
+from scipy import ndimage
 
 from digitkit.cli import main
 from digitkit.classifier import load_classifier
@@ -122,13 +123,27 @@ def test_a_digit_far_lower_than_the_others_is_read_but_not_sure(model, well_read
 def test_a_sheet_photographed_on_a_desk_reads_as_the_sheet_alone(model, well_read):
     """A photo from further away: the sheet with the number in the middle of a darker desk. The desk
     and the sheet's edge are not ink (a sheet that fills a third of the photo or more)."""
-    sheet, _ = compose([well_read[7][0], well_read[3][0], well_read[9][0]])
-    for margin, desk in ((60, 70), (40, 20)):  # the desk around the sheet, and how dark
-        grey = np.full((sheet.height + 2 * margin, sheet.width + 2 * margin), desk, np.uint8)
-        grey[margin:-margin, margin:-margin] = np.asarray(sheet)
+    number, _ = compose([well_read[7][0], well_read[3][0], well_read[9][0]])
+    sheet = np.pad(np.asarray(number), 80, constant_values=255)
+    # The desk around the sheet, and how dark: a wooden desk is about half as light as the paper,
+    # and a sheet under half of the photo leaves the desk as its commonest grey.
+    for margin, desk in ((60, 70), (40, 20), (40, 125), (100, 125)):
+        grey = np.full((sheet.shape[0] + 2 * margin, sheet.shape[1] + 2 * margin), desk, np.uint8)
+        grey[margin:-margin, margin:-margin] = sheet
         answer = read_number(model, Image.fromarray(grey))
         assert answer.number == "739", (margin, answer.number)
         assert all(margin - 3 <= d.box[0] and d.box[0] + d.box[2] <= grey.shape[1] - margin + 3 for d in answer.digits)
+
+
+def test_a_photo_mostly_under_a_deep_shadow_keeps_its_writing(model, well_read):
+    """A shadow over three quarters of the paper, at half its light, is darker than the paper as a
+    desk is, but it has writing in it: it is flattened, not taken for the desk under the sheet."""
+    image, _ = compose([well_read[5][0], well_read[0][0], well_read[8][0]])
+    grey = np.asarray(image).astype(np.float32) * (230 / 255)  # paper, not a white screen
+    shade = np.ones(grey.shape[1], np.float32)
+    shade[: grey.shape[1] * 3 // 4] = 0.5
+    grey *= ndimage.gaussian_filter1d(shade, 8)  # a shadow's soft edge
+    assert read_number(model, Image.fromarray(grey.astype(np.uint8))).number == "508"
 
 
 def test_ruled_paper_is_not_ink_and_a_thin_straight_one_is(model, well_read):

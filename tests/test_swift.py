@@ -161,8 +161,8 @@ def _benchmark():
 
 def numbers(per_kind: int = 30, seed: int = 1):
     """(kind, RGBA image) of lines of digits: the benchmark's drawn, photographed and scanned numbers
-    (touching and overlapping pairs among them), decimal points, specks, a transparent canvas,
-    light ink on dark, and empty images."""
+    (touching and overlapping pairs among them), sheets on desks, photos under a deep shadow, decimal
+    points, specks, a transparent canvas, light ink on dark, and empty images."""
     bench = _benchmark()
     rng = np.random.default_rng(seed)
     by = bench.held_out_digits()
@@ -173,6 +173,10 @@ def numbers(per_kind: int = 30, seed: int = 1):
         yield "scan", bench.as_scan(bench.drawn_number(by, rng, int(rng.integers(2, 7)))[0], rng)
         if i % 3 == 1:
             yield "sheet on a desk", bench.as_page_photo(bench.drawn_number(by, rng, int(rng.integers(2, 6)))[0], rng)
+        if i % 3 == 2:  # most of the photo under a deep shadow: dark, but paper with writing on it, not a desk
+            shaded = np.asarray(bench.as_photo(bench.drawn_number(by, rng, 3)[0], rng).convert("RGB"), np.float32).copy()
+            shaded[:, : shaded.shape[1] * 3 // 4] *= 0.5
+            yield "deep shadow", Image.fromarray(shaded.astype(np.uint8))
         yield "touching", bench.as_drawing(_touching(bench, by, rng), rng)
         whole, fraction = bench.drawn_number(by, rng, 2)[0], bench.drawn_number(by, rng, 2)[0]
         dot = np.zeros((whole.shape[0], int(bench.HEIGHT * 0.35)), np.float32)
@@ -241,6 +245,6 @@ def test_swift_number_reader_matches_python(release, mnist, tmp_path):
                 digits += 1
         assert worst_box <= 1 and worst_pixel <= 1, f"{where}: box {worst_box} px, pixel {worst_pixel} levels"
     kinds = {kind for kind, _ in cases}
-    assert len(cases) >= 250 and len(kinds) == 10 and digits > 500
+    assert len(cases) >= 260 and len(kinds) == 11 and digits > 500
     print(f"number reader differential test: {len(cases)} images of {len(kinds)} kinds, {digits} digits, "
           f"largest box difference {worst_box} px, largest pixel difference {worst_pixel}")

@@ -12,7 +12,8 @@ from scipy import ndimage
 from digitkit.data.normalize import NOISE_FRACTION, BlankImage, ink_map
 
 SHEET = 0.1  # "light ink" too thick for a pen over this share of a dark image is a sheet of paper on a desk
-DESK = 0.4  # darker than this share of the paper's level, a thick region reaching the image's sides is not the sheet
+DESK = 0.6  # darker than this share of the paper's level, a thick region reaching the image's sides is not the sheet
+WRITING = 0.25  # darker than its own level by this share of the paper's, a pixel in the "desk" is writing: a shadow
 
 
 def line_ink(image: Image.Image) -> np.ndarray:
@@ -21,12 +22,20 @@ def line_ink(image: Image.Image) -> np.ndarray:
     the desk around the sheet and ruled lines removed; 0 where there is none."""
     ink, polarity = ink_map(image)
     window = _window(ink.shape)
-    if polarity == "light-on-dark" and _opened((ink > 0.5).astype(np.uint8), window, window).mean() > SHEET:
-        polarity = "dark-on-light"  # not light writing, which is thinner: a sheet of paper on a dark desk
+    size = window // 4 | 1  # thicker than a pen line
+    dark = None  # where a photo may show the desk under the sheet
+    if polarity == "light-on-dark" and ink.max() > 0:
+        # Over half as light as the lightest is paper on a desk of any darkness (a wooden desk
+        # can be half as light as the paper); thick as no pen writes, over a tenth of the image, it
+        # is a sheet, not light writing.
+        light = (ink > 0.5 * _strong(ink[ink > 0])).astype(np.uint8)
+        if _opened(light, window, window).mean() > SHEET:
+            polarity = "dark-on-light"
+            dark = _opened(1 - light, size, size)
     if polarity == "dark-on-light" and min(ink.shape) >= 16:
         grey = np.asarray(image.convert("L"))
         ink = _flattened(grey, ink, window)
-        desk = _around_the_sheet(grey, window)
+        desk = _desk(grey, dark if dark is not None else _far_darker_than_paper(grey, size), size)
         if desk is not None:
             ink = np.where(desk, 0, ink)
     if ink.size == 0 or ink.max() < 0.1:
@@ -59,23 +68,38 @@ def _flattened(grey: np.ndarray, ink: np.ndarray, window: int) -> np.ndarray:
     return np.clip((paper - grey) / np.maximum(paper, 32.0), 0, 1)
 
 
-def _around_the_sheet(grey: np.ndarray, window: int) -> np.ndarray | None:
-    """Where a photo shows the surface under the sheet (a desk) and the sheet's edge: regions far
-    darker than the paper (under DESK of its level, darker than a shadow on it), not thin as a pen
-    line, reaching the image's border, when such regions run along at least a quarter of it (a
-    stroke that runs off the image covers a few pixels of it); grown a little, over the sheet's
-    blurred edge. None when the photo shows only paper, as most do."""
+def _paper(grey: np.ndarray) -> np.uint8:
+    """The paper's grey level: the nearest-rank 90th percentile (a number covers far less)."""
     rank = int(0.9 * (grey.size - 1))
-    paper = np.partition(grey, rank, axis=None)[rank]
-    size = window // 4 | 1
-    thick = _opened((grey < DESK * paper).astype(np.uint8), size, size)
-    if _edge(thick).mean() < 0.25:
+    return np.partition(grey, rank, axis=None)[rank]
+
+
+def _far_darker_than_paper(grey: np.ndarray, size: int) -> np.ndarray | None:
+    """Where a photo of paper may show the surface under the sheet: regions under DESK of the
+    paper's level (darker than most shadows on it) and thicker than a pen line, when they run along
+    at least a quarter of the image's border (a stroke that runs off the image covers a few pixels
+    of it). None when the photo shows only paper, as most do."""
+    thick = _opened((grey < DESK * _paper(grey)).astype(np.uint8), size, size)
+    return thick if _edge(thick).mean() >= 0.25 else None
+
+
+def _desk(grey: np.ndarray, dark: np.ndarray | None, grow: int) -> np.ndarray | None:
+    """The desk under a photographed sheet: the regions of ``dark`` that reach the image's border
+    (a bold stroke inside the sheet does not), grown by ``grow`` pixels over the sheet's blurred
+    edge. None when there are none, or when they hold writing (strokes far darker than their own
+    level): then they are a deep shadow over the paper, whose ink the flattening keeps."""
+    if dark is None:
         return None
-    # The desk is what of it reaches the border: a bold stroke inside the sheet stays ink.
-    regions, _ = ndimage.label(thick, structure=np.ones((3, 3), bool))
+    regions, _ = ndimage.label(dark, structure=np.ones((3, 3), bool))
     edge = _edge(regions)
-    desk = np.isin(regions, edge[edge > 0]).astype(np.uint8)
-    return _spread(desk, size, size, grow=True).astype(bool)
+    desk = np.isin(regions, edge[edge > 0])
+    values = grey[desk]
+    if not values.size:
+        return None
+    level = np.partition(values, (values.size - 1) // 2)[(values.size - 1) // 2]
+    if np.count_nonzero(values < float(level) - WRITING * float(_paper(grey))) > 0.01 * values.size:
+        return None
+    return _spread(desk.astype(np.uint8), grow, grow, grow=True).astype(bool)
 
 
 def _edge(plane: np.ndarray) -> np.ndarray:

@@ -9,21 +9,30 @@ enum LineInk {
     typealias Plane = DigitNormalizer.Plane
 
     static let sheet = 0.1  // "light ink" too thick for a pen over this share of a dark image is a sheet of paper on a desk
-    static let desk = 0.4  // darker than this share of the paper's level, a thick region along the border is not the sheet
+    static let desk = 0.6  // darker than this share of the paper's level, a thick region along the border is not the sheet
+    static let writing = 0.25  // darker than its own level by this share of the paper's, a pixel in the "desk" is writing: a shadow
 
     /// Ink 0...1 per pixel, or nil when the image is blank.
     static func ink(grey: [UInt8], width: Int, height: Int, alpha: [UInt8]?) -> Plane? {
         var (ink, polarity) = DigitNormalizer.inkMapAndPolarity(grey: grey, width: width, height: height, alpha: alpha)
-        if polarity == .lightOnDark {
-            let window = flatteningWindow(width: width, height: height)
-            let thick = opened(ink.pixels.map { $0 > 0.5 }, width: width, height: height, rows: window, columns: window)
+        let window = flatteningWindow(width: width, height: height)
+        let size = (window / 4) | 1  // thicker than a pen line
+        var dark: [Bool]? = nil  // where a photo may show the desk under the sheet
+        if polarity == .lightOnDark, let top = ink.pixels.max(), top > 0 {
+            // Over half as light as the lightest is paper on a desk of any darkness; thick as no pen
+            // writes, over a tenth of the image, it is a sheet, not light writing.
+            let half = 0.5 * strongest(ink.pixels.filter { $0 > 0 })
+            let light = ink.pixels.map { $0 > half }
+            let thick = opened(light, width: width, height: height, rows: window, columns: window)
             if Double(thick.reduce(0) { $1 ? $0 + 1 : $0 }) / Double(max(thick.count, 1)) > sheet {
-                polarity = .darkOnLight  // not light writing, which is thinner: a sheet of paper on a dark desk
+                polarity = .darkOnLight
+                dark = opened(light.map { !$0 }, width: width, height: height, rows: size, columns: size)
             }
         }
         if polarity == .darkOnLight && min(width, height) >= 16 {
             ink.pixels = flattened(grey: grey, width: width, height: height)
-            if let around = aroundTheSheet(grey: grey, width: width, height: height) {
+            let candidate = dark ?? farDarkerThanPaper(grey: grey, width: width, height: height, size: size)
+            if let candidate, let around = desk(grey: grey, dark: candidate, width: width, height: height, grow: size) {
                 for i in ink.pixels.indices where around[i] { ink.pixels[i] = 0 }
             }
         }
@@ -114,20 +123,34 @@ enum LineInk {
         return rows + (1..<max(height - 1, 1)).flatMap { [$0 * width, $0 * width + width - 1] }
     }
 
-    /// Where a photo shows the surface under the sheet and the sheet's edge (Python's
-    /// `_around_the_sheet`): regions far darker than the paper, not thin as a pen line, reaching the
-    /// border, when they run along at least a quarter of it; grown a little, over the sheet's blurred edge.
-    /// Nil when the photo shows only paper.
-    static func aroundTheSheet(grey: [UInt8], width: Int, height: Int) -> [Bool]? {
-        let paper = grey.sorted()[Int(0.9 * Double(grey.count - 1))]
-        let size = (flatteningWindow(width: width, height: height) / 4) | 1
-        let thick = opened(grey.map { Double($0) < desk * Double(paper) }, width: width, height: height, rows: size, columns: size)
+    /// The paper's grey level: the nearest-rank 90th percentile (Python's `_paper`).
+    static func paper(_ grey: [UInt8]) -> UInt8 {
+        grey.sorted()[Int(0.9 * Double(grey.count - 1))]
+    }
+
+    /// Where a photo of paper may show the surface under the sheet (Python's `_far_darker_than_paper`):
+    /// regions under `desk` of the paper's level and thicker than a pen line, when they run along at
+    /// least a quarter of the border. Nil when the photo shows only paper.
+    static func farDarkerThanPaper(grey: [UInt8], width: Int, height: Int, size: Int) -> [Bool]? {
+        let level = paper(grey)
+        let thick = opened(grey.map { Double($0) < desk * Double(level) }, width: width, height: height, rows: size, columns: size)
         let border = edge(width: width, height: height)
-        guard Double(border.filter { thick[$0] }.count) / Double(border.count) >= 0.25 else { return nil }
-        // The desk is what of it reaches the border: a bold stroke inside the sheet stays ink.
-        let regions = components(thick, width: width, height: height).labels
-        let atBorder = Set(border.map { regions[$0] }).subtracting([0])
-        return spread(regions.map { atBorder.contains($0) }, width: width, height: height, rows: size, columns: size, erode: false)
+        return Double(border.filter { thick[$0] }.count) / Double(border.count) >= 0.25 ? thick : nil
+    }
+
+    /// The desk under a photographed sheet (Python's `_desk`): the regions of `dark` that reach the
+    /// border, grown by `grow` over the sheet's blurred edge; nil when there are none or when they
+    /// hold writing (a deep shadow over the paper, not a desk).
+    static func desk(grey: [UInt8], dark: [Bool], width: Int, height: Int, grow: Int) -> [Bool]? {
+        let regions = components(dark, width: width, height: height).labels
+        let atBorder = Set(edge(width: width, height: height).map { regions[$0] }).subtracting([0])
+        let inDesk = regions.map { atBorder.contains($0) }
+        let values = grey.indices.filter { inDesk[$0] }.map { grey[$0] }
+        guard !values.isEmpty else { return nil }
+        let level = values.sorted()[(values.count - 1) / 2]
+        let writing = Double(level) - self.writing * Double(paper(grey))
+        guard Double(values.filter { Double($0) < writing }.count) <= 0.01 * Double(values.count) else { return nil }
+        return spread(inDesk, width: width, height: height, rows: grow, columns: grow, erode: false)
     }
 
     // MARK: Ruled lines

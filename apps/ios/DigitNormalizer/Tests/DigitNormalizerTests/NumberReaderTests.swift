@@ -105,6 +105,12 @@ final class NumberReaderTests: XCTestCase {
         })
         XCTAssertEqual(reading.number, "00")
         XCTAssertEqual(reading.digits.map(\.box.x), [75, 145])
+        // A wooden desk, half as light as the paper.
+        let wooden = page { y, x in ring(y, x, cx: 90) || ring(y, x, cx: 160) }.enumerated().map { i, level in
+            let (y, x) = (i / width, i % width)
+            return x < 30 || x >= 230 || y < 10 || y >= 90 ? 125 : level
+        }
+        XCTAssertEqual(try read(wooden).number, "00")
     }
 
     func testTooManyPiecesAreRefused() {
