@@ -156,6 +156,10 @@ def test_app_behaviour_the_issue_asked_for():
     assert "NumberReader.read(" in number and "model.predictions(from: MLArrayBatchProvider" in number
     assert "PhotosPicker" in number and "sourceType = .camera" in number and "NumberView(reader: reader)" in view
     assert PROJECT.count("INFOPLIST_KEY_NSCameraUsageDescription") == 2
+    # A number written small in a large photo is read again closer, as `digitkit read` does: the
+    # package's region (compared with Python's in tests/test_swift.py), the boxes moved back.
+    assert "NumberReader.zoomRegion(first, full: pixels.full, width: pixels.width)" in number
+    assert "PhotoPixels(image, region: region)" in number and ".shifted(x: region.x, y: region.y)" in number
 
 
 def test_thresholds_and_words_match_the_web_page():
@@ -220,7 +224,7 @@ def test_steps_are_in_the_documented_order():
     ("maxDigits", "MAX_DIGITS"), ("maxParts", "MAX_PARTS"), ("joinedWidth", "JOINED_WIDTH"), ("joinGap", "JOIN_GAP"),
     ("joinDoubt", "JOIN_DOUBT"), ("speck", "SPECK"), ("short", "SHORT"), ("splitFrom", "SPLIT_FROM"),
     ("mustSplit", "MUST_SPLIT"), ("low", "LOW"), ("sheet", "SHEET"), ("desk", "DESK"), ("writing", "WRITING"),
-    ("cuts", "CUTS"),
+    ("cuts", "CUTS"), ("zoomBelow", "ZOOM_BELOW"),
 ])
 def test_number_reader_constants_match(swift_name, python_name):
     from digitkit.predict import ink, numbers

@@ -146,6 +146,30 @@ def test_a_photo_mostly_under_a_deep_shadow_keeps_its_writing(model, well_read):
     assert read_number(model, Image.fromarray(grey.astype(np.uint8))).number == "508"
 
 
+def test_a_number_written_small_in_a_large_photo_is_read_from_a_closer_look(model, well_read):
+    """A 3000x2000 photo of a sheet with a number 60 px high on it: reduced to be read, its digits
+    are 8 px high; the reader looks again at the region around them, from the file itself, and
+    gives the boxes in the photo's own pixels."""
+    from digitkit.predict.numbers import _read_line, zoom_region
+
+    number, spans = compose([well_read[2][0], well_read[0][0], well_read[2][1], well_read[6][0]])
+    small = number.resize((number.width * 6 // 10, number.height * 6 // 10), Image.Resampling.LANCZOS)
+    photo = Image.new("L", (3000, 2000), 235)
+    photo.paste(small, (1400, 900))
+    data = io.BytesIO()
+    photo.save(data, "PNG")
+    image = load_image(data.getvalue())
+    first = _read_line(model, image)
+    assert image.width <= 384 and zoom_region(first, image.width) is not None, first.number
+    answer = read_number(model, image)
+    assert answer.number == "2026" and answer.size == (3000, 2000)
+    for digit, (left, right) in zip(answer.digits, spans):
+        assert abs(digit.box[0] - (1400 + left * 0.6)) <= 8 and abs(digit.box[0] + digit.box[2] - (1400 + right * 0.6)) <= 8
+        assert 900 <= digit.box[1] <= 930
+    # A photo as large as the number is read once: nothing to look closer at.
+    assert zoom_region(read_number(model, number), number.width) is None
+
+
 def test_ruled_paper_is_not_ink_and_a_thin_straight_one_is(model, well_read):
     """Thin lines across the whole image (ruled or squared paper) are not digits; a 1 drawn as a thin
     straight bar in a tightly cropped number is, though it spans most of the image's height."""

@@ -22,7 +22,7 @@ from scipy import ndimage
 from digitkit.data import handwriting as hw
 from digitkit.data.handwriting import pendigits, shapes
 from digitkit.data.normalize import BlankImage, normalize
-from digitkit.predict.numbers import NormalizeError, read_number
+from digitkit.predict.numbers import NormalizeError, read_number, zoom_region
 
 PACKAGE = Path(__file__).parents[1] / "apps" / "ios" / "DigitNormalizer"
 SWIFT = shutil.which("swift")
@@ -210,11 +210,12 @@ def _touching(bench, by, rng) -> np.ndarray:
 
 def _python_reading(model, image: Image.Image) -> dict:
     image.info.pop("full_size", None)  # the boxes in the pixels both readers see
+    image.info.pop("source", None)  # and no closer look at the file (the zoom region is compared instead)
     try:
         answer = read_number(model, image)
     except NormalizeError as err:
         return {"error": str(err)}
-    return {"number": answer.number, "verdict": answer.verdict, "digits": [
+    return {"number": answer.number, "verdict": answer.verdict, "zoom": zoom_region(answer, image.width), "digits": [
         {"label": d.label, "verdict": d.verdict, "box": list(d.box),
          "input": None if d.input is None else d.input.reshape(-1).tolist()} for d in answer.digits]}
 
@@ -227,7 +228,7 @@ def test_swift_number_reader_matches_python(release, mnist, tmp_path):
     assert run.returncode == 0, run.stderr.decode()[-2000:]
     swift_readings = [json.loads(line) for line in run.stdout.decode().splitlines()]
     assert len(swift_readings) == len(cases)
-    worst_box = worst_pixel = digits = 0
+    worst_box = worst_pixel = digits = zooms = 0
     for n, ((kind, image), got) in enumerate(zip(cases, swift_readings)):
         expected = _python_reading(model, image)
         where = f"image {n} ({kind}, {image.width}x{image.height})"
@@ -235,6 +236,9 @@ def test_swift_number_reader_matches_python(release, mnist, tmp_path):
             assert got.get("error") == expected["error"], where
             continue
         assert (got["number"], got["verdict"]) == (expected["number"], expected["verdict"]), where
+        zoom = got.get("zoom") and tuple(got["zoom"][k] for k in ("x", "y", "width", "height"))
+        assert zoom == expected["zoom"], where
+        zooms += expected["zoom"] is not None
         assert len(got["digits"]) == len(expected["digits"]), where
         for mine, theirs in zip(got["digits"], expected["digits"]):
             assert (mine["label"], mine["verdict"]) == (theirs["label"], theirs["verdict"]), where
@@ -245,6 +249,6 @@ def test_swift_number_reader_matches_python(release, mnist, tmp_path):
                 digits += 1
         assert worst_box <= 1 and worst_pixel <= 1, f"{where}: box {worst_box} px, pixel {worst_pixel} levels"
     kinds = {kind for kind, _ in cases}
-    assert len(cases) >= 260 and len(kinds) == 11 and digits > 500
+    assert len(cases) >= 260 and len(kinds) == 11 and digits > 500 and zooms >= 5
     print(f"number reader differential test: {len(cases)} images of {len(kinds)} kinds, {digits} digits, "
-          f"largest box difference {worst_box} px, largest pixel difference {worst_pixel}")
+          f"largest box difference {worst_box} px, largest pixel difference {worst_pixel}, {zooms} zoom regions alike")

@@ -100,7 +100,18 @@ struct NumberView: View {
             problem = "That photo could not be read."
             return
         }
-        pending = Task { show(await reader.readNumber(photo: pixels)) }
+        pending = Task {
+            let outcome = await reader.readNumber(photo: pixels)
+            // A number written small in a large photo: read again from a closer look at it.
+            if case .success(let first) = outcome, pixels.scale.0 > 1,
+               let region = NumberReader.zoomRegion(first, full: pixels.full, width: pixels.width),
+               let closer = PhotoPixels(image, region: region),
+               case .success(let again) = await reader.readNumber(photo: closer), !again.digits.isEmpty {
+                show(.success(again.shifted(x: region.x, y: region.y)))
+            } else {
+                show(outcome)
+            }
+        }
     }
 
     private func show(_ outcome: Result<NumberReader.Reading, DigitReader.Problem>) {
@@ -185,19 +196,23 @@ struct BoxesOverlay: View {
 
 /// A photo as the reader wants it: upright (its orientation applied), at most `longest` pixels on
 /// its longer side (as digitkit reduces a photo before reading it), in RGBA bytes; and how much
-/// larger the photo itself is, so the boxes come back in its pixels.
+/// larger the photo itself is, so the boxes come back in its pixels. With `region` (in the photo's
+/// pixels), only that part of it: a closer look at a number written small.
 struct PhotoPixels: Sendable {
     static let longest: CGFloat = 384
     let rgba: [UInt8]
     let width: Int
     let height: Int
     let scale: (Double, Double)
+    let full: (width: Int, height: Int)  // the whole photo, in pixels
 
-    @MainActor init?(_ image: UIImage) {
-        let full = CGSize(width: image.size.width * image.scale, height: image.size.height * image.scale)
-        let factor = min(1, Self.longest / max(full.width, full.height, 1))
-        let width = max(1, Int((full.width * factor).rounded()))
-        let height = max(1, Int((full.height * factor).rounded()))
+    @MainActor init?(_ image: UIImage, region: NumberReader.Box? = nil) {
+        let whole = CGSize(width: image.size.width * image.scale, height: image.size.height * image.scale)
+        let part = region.map { CGRect(x: $0.x, y: $0.y, width: $0.width, height: $0.height) }
+            ?? CGRect(origin: .zero, size: whole)
+        let factor = min(1, Self.longest / max(part.width, part.height, 1))
+        let width = max(1, Int((part.width * factor).rounded()))
+        let height = max(1, Int((part.height * factor).rounded()))
         var pixels = [UInt8](repeating: 255, count: width * height * 4)
         let drawn = pixels.withUnsafeMutableBytes { buffer -> Bool in
             guard let context = CGContext(data: buffer.baseAddress, width: width, height: height, bitsPerComponent: 8,
@@ -205,17 +220,20 @@ struct PhotoPixels: Sendable {
                                           bitmapInfo: CGImageAlphaInfo.premultipliedLast.rawValue) else { return false }
             UIGraphicsPushContext(context)
             defer { UIGraphicsPopContext() }
-            // UIKit's drawing applies the photo's orientation; its origin is top left.
+            // UIKit's drawing applies the photo's orientation; its origin is top left. The whole
+            // photo is drawn so that the part wanted fills the context.
             context.translateBy(x: 0, y: CGFloat(height))
             context.scaleBy(x: 1, y: -1)
-            image.draw(in: CGRect(x: 0, y: 0, width: width, height: height))
+            image.draw(in: CGRect(x: -part.minX * factor, y: -part.minY * factor,
+                                  width: whole.width * factor, height: whole.height * factor))
             return true
         }
         guard drawn else { return nil }
         self.width = width
         self.height = height
         rgba = pixels
-        scale = (Double(full.width) / Double(width), Double(full.height) / Double(height))
+        scale = (Double(part.width) / Double(width), Double(part.height) / Double(height))
+        full = (Int(whole.width.rounded()), Int(whole.height.rounded()))
     }
 }
 

@@ -28,6 +28,7 @@ from __future__ import annotations
 import io
 import warnings
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -62,9 +63,13 @@ class Normalized:
     polarity: str  # "dark-on-light", "light-on-dark" or "alpha"
 
 
-def load_image(source) -> Image.Image:
+def load_image(source, region: tuple[int, int, int, int] | None = None) -> Image.Image:
     """Open a path, bytes or file object with Pillow, refusing decompression bombs; decoded, with
-    EXIF orientation applied, and reduced to at most ``WORK_SIZE`` on its longer side."""
+    EXIF orientation applied, and reduced to at most ``WORK_SIZE`` on its longer side. With
+    ``region`` (x, y, width, height in the upright image's own pixels), only that part, as closely
+    as ``WORK_SIZE`` allows (a closer look at a small number in a large photo). A reduced image
+    opened from a path or bytes keeps them in ``info["source"]`` for such a closer look."""
+    reopen = source if isinstance(source, (str, Path, bytes, bytearray)) else None
     if isinstance(source, (bytes, bytearray)):
         source = io.BytesIO(source)
     try:
@@ -77,12 +82,16 @@ def load_image(source) -> Image.Image:
             if image.width == 0 or image.height == 0:
                 raise NormalizeError("image has zero size")
             full = image.size
-            # JPEG decodes at 1/2, 1/4 or 1/8 scale for free: ask for no more than the work size.
-            image.draft(None, (WORK_SIZE, WORK_SIZE))
+            # JPEG decodes at 1/2, 1/4 or 1/8 scale for free: ask for no more than the work size
+            # (of the region, when only a region is wanted).
+            zoom = 1.0 if region is None else max(full) / max(1, *region[2:])
+            image.draft(None, (round(WORK_SIZE * zoom), round(WORK_SIZE * zoom)))
             image.load()
             ImageOps.exif_transpose(image, in_place=True)  # a copy otherwise, even with no rotation: 64 MB at 16 MP
             if (image.width > image.height) != (full[0] > full[1]):
                 full = full[::-1]  # turned a quarter by its EXIF orientation
+            if region is not None:
+                image, full = _crop(image, full, region)
             factor = -(-max(image.size) // WORK_SIZE)
             if factor > 1:
                 # reduce() averages pixel values: palette indices must become colours first, and it
@@ -106,7 +115,20 @@ def load_image(source) -> Image.Image:
         raise NormalizeError(f"unreadable image ({type(err).__name__}: {err})") from None
     # The size as opened (upright): what a box found in the reduced image scales back to.
     image.info["full_size"] = full
+    if reopen is not None and max(full) > max(image.size):
+        image.info["source"] = reopen
     return image
+
+
+def _crop(image: Image.Image, full: tuple[int, int], region: tuple[int, int, int, int]):
+    """The region (in the full image's pixels) of an image decoded at a smaller scale, and its full size."""
+    x, y = max(0, region[0]), max(0, region[1])
+    right, bottom = min(full[0], region[0] + region[2]), min(full[1], region[1] + region[3])
+    if right <= x or bottom <= y:
+        raise NormalizeError(f"the region {region} lies outside the {full[0]}x{full[1]} image")
+    kx, ky = image.width / full[0], image.height / full[1]
+    box = (int(x * kx), int(y * ky), max(int(x * kx) + 1, round(right * kx)), max(int(y * ky) + 1, round(bottom * ky)))
+    return image.crop(box), (right - x, bottom - y)
 
 
 def _reduce(image: Image.Image, factor: int) -> Image.Image:

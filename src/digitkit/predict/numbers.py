@@ -27,7 +27,7 @@ from PIL import Image
 from scipy import ndimage
 
 from digitkit.classifier import Classifier
-from digitkit.data.normalize import BlankImage, NormalizeError, fit_digit
+from digitkit.data.normalize import BlankImage, NormalizeError, fit_digit, load_image
 from digitkit.predict.answer import Answer
 from digitkit.predict.ink import line_ink
 from digitkit.predict.files import load_file
@@ -44,6 +44,7 @@ LOW = 0.6  # a digit lower than this share of the line's height may be a piece o
 SPLIT_FROM = 1.0  # a piece wider than this many line heights may be touching digits
 MUST_SPLIT = 1.7  # wider than this, it is
 CUTS = 6  # a piece that may be touching digits is tried at this many of its faintest columns
+ZOOM_BELOW = 48  # digits lower than this many pixels as read, in a photo reduced to read, are read again closer
 
 
 @dataclass
@@ -235,7 +236,47 @@ class _Reader:
 
 
 def read_number(classifier: Classifier, image: Image.Image) -> NumberAnswer:
-    """The number in an image of one line of handwriting (see the module's docstring)."""
+    """The number in an image of one line of handwriting (see the module's docstring). A number
+    written small in a large photo (a sheet on a desk) is read again from a closer look at it."""
+    answer = _read_line(classifier, image)
+    region = zoom_region(answer, image.width)
+    if region is None or image.info.get("source") is None:
+        return answer
+    try:
+        closer = _read_line(classifier, load_image(image.info["source"], region))
+    except NormalizeError:  # the file changed, or decodes no further than the first look did
+        return answer
+    if not closer.digits:
+        return answer
+    for digit in closer.digits:
+        digit.box = (digit.box[0] + region[0], digit.box[1] + region[1], *digit.box[2:])
+    closer.size = answer.size
+    return closer
+
+
+def zoom_region(answer: NumberAnswer, width: int) -> tuple[int, int, int, int] | None:
+    """Where to look closer (x, y, width, height in the image's own pixels), for an answer read
+    from an image reduced to ``width`` pixels across: around the digits, when they are under
+    ``ZOOM_BELOW`` pixels high as read and the region is under half the image, so a closer look
+    at a photo reduced to read sees them at least twice as large. None otherwise."""
+    digits = [d for d in answer.digits if d.label != POINT]
+    if not digits or not width:
+        return None
+    scale = answer.size[0] / width
+    height = float(np.median([d.box[3] for d in digits]))
+    if height / scale >= ZOOM_BELOW:
+        return None
+    margin = round(height)
+    left = max(0, min(d.box[0] for d in answer.digits) - margin)
+    top = max(0, min(d.box[1] for d in answer.digits) - margin)
+    right = min(answer.size[0], max(d.box[0] + d.box[2] for d in answer.digits) + margin)
+    bottom = min(answer.size[1], max(d.box[1] + d.box[3] for d in answer.digits) + margin)
+    if 2 * max(right - left, bottom - top) > max(answer.size):
+        return None
+    return left, top, right - left, bottom - top
+
+
+def _read_line(classifier: Classifier, image: Image.Image) -> NumberAnswer:
     full = image.info.get("full_size", image.size)
     scale = (full[0] / image.width, full[1] / image.height)
     try:

@@ -18,6 +18,7 @@ public enum NumberReader {
     static let splitFrom = 1.0  // a piece wider than this many line heights may be touching digits
     static let mustSplit = 1.7  // wider than this, it is
     static let cuts = 6  // a piece that may be touching digits is tried at this many of its faintest columns
+    static let zoomBelow = 48  // digits lower than this many pixels as read, in a photo reduced to read, are read again closer
     public static let point = "."
 
     /// Probabilities (in the order of the model's labels) for a batch of 28×28 inputs, 784 grey
@@ -63,6 +64,35 @@ public enum NumberReader {
         init(number: String, verdict: String, digits: [Digit], unsure: [Int], message: String?) {
             self.number = number; self.verdict = verdict; self.digits = digits; self.unsure = unsure; self.message = message
         }
+
+        /// The same reading with every box moved by (x, y): a closer look's boxes in the whole photo.
+        public func shifted(x: Int, y: Int) -> Reading {
+            let moved = digits.map { digit in
+                Digit(label: digit.label, confidence: digit.confidence, verdict: digit.verdict,
+                      box: Box(x: digit.box.x + x, y: digit.box.y + y, width: digit.box.width, height: digit.box.height),
+                      probabilities: digit.probabilities, input: digit.input)
+            }
+            return Reading(number: number, verdict: verdict, digits: moved, unsure: unsure, message: message)
+        }
+    }
+
+    /// Where to look closer at a photo (Python's `zoom_region`), in the photo's own pixels, for a
+    /// reading of it reduced to `width` pixels across (`full`: the photo's size): around the digits,
+    /// when they are under `zoomBelow` pixels high as read and the region is under half the photo,
+    /// so a closer look at a photo reduced to read sees them at least twice as large. Nil otherwise.
+    public static func zoomRegion(_ reading: Reading, full: (width: Int, height: Int), width: Int) -> Box? {
+        let digits = reading.digits.filter { $0.label != point }
+        guard !digits.isEmpty, width > 0 else { return nil }
+        let scale = Double(full.width) / Double(width)
+        let height = median(digits.map { Double($0.box.height) })
+        guard height / scale < Double(zoomBelow) else { return nil }
+        let margin = Int(height.rounded(.toNearestOrEven))  // Python's round()
+        let left = max(0, (reading.digits.map(\.box.x).min() ?? 0) - margin)
+        let top = max(0, (reading.digits.map(\.box.y).min() ?? 0) - margin)
+        let right = min(full.width, (reading.digits.map { $0.box.x + $0.box.width }.max() ?? 0) + margin)
+        let bottom = min(full.height, (reading.digits.map { $0.box.y + $0.box.height }.max() ?? 0) + margin)
+        guard 2 * max(right - left, bottom - top) <= max(full.width, full.height) else { return nil }
+        return Box(x: left, y: top, width: right - left, height: bottom - top)
     }
 
     public struct TooManyPieces: Error, LocalizedError, Sendable {

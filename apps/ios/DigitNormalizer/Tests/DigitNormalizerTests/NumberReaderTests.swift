@@ -113,6 +113,24 @@ final class NumberReaderTests: XCTestCase {
         XCTAssertEqual(try read(wooden).number, "00")
     }
 
+    func testASmallNumberInALargePhotoIsLookedAtCloser() throws {
+        let small = page { y, x in ring(y, x, cx: 115, rx: 8, ry: 12) || ring(y, x, cx: 145, rx: 8, ry: 12) }
+        let big = try read(page { y, x in ring(y, x, cx: 90) || ring(y, x, cx: 160) })
+        // Digits 51 px high as read need no closer look.
+        XCTAssertNil(NumberReader.zoomRegion(big, full: (width, height), width: width))
+        // In a photo 10 times larger, reduced to be read, look again around them, a digit's height
+        // of margin on each side, in the photo's own pixels.
+        let scaled = try NumberReader.read(grey: small, width: width, height: height, labels: (0...9).map(String.init),
+                                           scale: (10, 10), classify: Self.standIn)
+        XCTAssertEqual(scaled.number, "00")
+        let region = try XCTUnwrap(NumberReader.zoomRegion(scaled, full: (10 * width, 10 * height), width: width))
+        let (first, last) = (scaled.digits[0].box, scaled.digits[1].box)
+        XCTAssertEqual(region.x, first.x - first.height)
+        XCTAssertEqual(region.x + region.width, last.x + last.width + first.height)
+        XCTAssertEqual(scaled.shifted(x: region.x, y: 7).digits[1].box.x, last.x + region.x)
+        XCTAssertEqual(scaled.shifted(x: region.x, y: 7).digits[1].box.y, last.y + 7)
+    }
+
     func testTooManyPiecesAreRefused() {
         let dots = page { y, x in y % 8 < 5 && x % 6 < 4 && y > 4 && y < 95 }
         XCTAssertThrowsError(try read(dots)) { error in
