@@ -168,6 +168,15 @@ def test_a_number_written_small_in_a_large_photo_is_read_from_a_closer_look(mode
         assert 900 <= digit.box[1] <= 930
     # A photo as large as the number is read once: nothing to look closer at.
     assert zoom_region(read_number(model, number), number.width) is None
+    # A phone stores a photo taken upright as it lay on the sensor, with an EXIF orientation: read
+    # upright, the closer look included, boxes in the upright photo's pixels.
+    exif = Image.Exif()
+    exif[0x0112] = 6  # turn 90 degrees clockwise to show
+    sideways = io.BytesIO()
+    photo.convert("RGB").transpose(Image.Transpose.ROTATE_90).save(sideways, "JPEG", quality=92, exif=exif)
+    upright = read_number(model, load_image(sideways.getvalue()))
+    assert upright.number == "2026" and upright.size == (3000, 2000)
+    assert [abs(a.box[0] - b.box[0]) <= 8 and abs(a.box[1] - b.box[1]) <= 8 for a, b in zip(upright.digits, answer.digits)] == [True] * 4
 
 
 def test_ruled_paper_is_not_ink_and_a_thin_straight_one_is(model, well_read):
