@@ -24,6 +24,7 @@ share answered "sure", how often a sure number is wrong, and the time per number
     python benchmarks/read_numbers.py runs/first --count 50 --save-examples examples/
     python benchmarks/read_numbers.py runs/first --writers training    # what the reader was tuned on
     python benchmarks/read_numbers.py runs/first --kinds page --count 50  # a sheet on a desk
+    python benchmarks/read_numbers.py runs/first --writers training --sure-digit 0.95  # another bar for "sure"
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ from digitkit.data.handwriting import pendigits
 from digitkit.data.handwriting.pen import Writer, pen_digit
 from digitkit.data.normalize import NormalizeError, load_image
 from digitkit.predict import load_model
+from digitkit.predict import numbers
 from digitkit.predict.numbers import read_number
 
 HEIGHT = 80  # a digit's height in a drawing, px
@@ -218,7 +220,10 @@ def main() -> None:
     parser.add_argument("--kinds", nargs="+", choices=list(KINDS), default=TARGET_KINDS,
                         help="which images (default: drawn photo scan; page: a sheet on a desk, photographed from further away)")
     parser.add_argument("--save-examples", metavar="DIR", help="write the first twelve images of each kind here")
+    parser.add_argument("--sure-digit", type=float, default=numbers.SURE_DIGIT,
+                        help="the probability from which a digit of a number is sure (to weigh the bar; default: the reader's)")
     args = parser.parse_args()
+    numbers.SURE_DIGIT = args.sure_digit
     model = load_model(args.model)
     by = held_out_digits(args.writers)
     save = Path(args.save_examples) if args.save_examples else None

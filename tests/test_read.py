@@ -16,7 +16,7 @@ from digitkit.cli import main
 from digitkit.classifier import load_classifier
 from digitkit.data.normalize import NormalizeError, load_image
 from digitkit.predict import read_images
-from digitkit.predict.numbers import read_number
+from digitkit.predict.numbers import SURE_DIGIT, read_number
 from digitkit.serve import create_app
 
 SCALE = 3  # MNIST's 28 px digits drawn at 84 px
@@ -29,12 +29,13 @@ def model(onnx_model):
 
 @pytest.fixture(scope="module")
 def well_read(model, mnist):
-    """{digit: images of it} among MNIST test digits the model reads right and surely, one by one."""
+    """{digit: images of it} among MNIST test digits the model reads right, one by one, and surely
+    enough to be a sure digit of a number."""
     images = mnist.x_test[:600]
     answers = read_images(model, [Image.fromarray(255 - image) for image in images])
     chosen: dict[int, list[np.ndarray]] = {}
     for image, label, answer in zip(images, mnist.y_test[:600], answers):
-        if answer.label == str(label) and answer.sure:
+        if answer.label == str(label) and answer.confidence >= SURE_DIGIT:
             chosen.setdefault(int(label), []).append(image)
     assert len(chosen) == 10
     return chosen

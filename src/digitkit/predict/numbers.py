@@ -6,10 +6,12 @@ paper removed (``predict.ink``). Its pieces are found with 8-connectivity (a thi
 stays one piece), pieces that stand over one another are one digit (a 5's flag, a 4's bar, a
 broken loop), neighbours that nearly touch may be joined and a piece too wide for one digit is
 cut, each where the model is surest (a cut, or a close call between one digit and two, is never
-"sure", nor is a digit far lower than the others), small round dots on the baseline between
-digits are decimal points, other specks are dropped and so is a short mark far from every other
-piece (a page's edge), and each digit is fitted into the model's input exactly as a single digit is
-(``data.normalize.fit_digit``); all digits of an image are read in one batch.
+"sure", nor is a digit far lower than the others, nor one read at under 0.97: a number is right
+only when all of its digits are), small round dots on the baseline between digits are decimal
+points, other specks are dropped and so is a short mark far from every other piece (a page's
+edge), and each digit is fitted into the model's input exactly as a single digit is
+(``data.normalize.fit_digit``); all digits of an image are read in one batch. A number written
+small in a large photo is read again from a closer look at it (``zoom_region``).
 
 SciPy's ``ndimage`` does the image work (labelling, morphology, filters); the grouping and the
 choice of cuts are digitkit's own, since no library segments a line of handwritten digits.
@@ -41,6 +43,7 @@ POINT = "."
 SPECK = 0.2  # a piece lower and narrower than this share of the line's height is a speck or a point
 SHORT = 0.4  # a piece lower than this, with no other piece close by, is no digit (a page's edge, a dash)
 LOW = 0.6  # a digit lower than this share of the line's height may be a piece of one (a 1's flag): never "sure"
+SURE_DIGIT = 0.97  # a digit of a number is "sure" from this probability (alone, from 0.9): a number needs all of its digits right
 SPLIT_FROM = 1.0  # a piece wider than this many line heights may be touching digits
 MUST_SPLIT = 1.7  # wider than this, it is
 CUTS = 6  # a piece that may be touching digits is tried at this many of its faintest columns
@@ -347,7 +350,8 @@ def _best_segmentation(reader: _Reader, units: list[Piece]) -> list[Piece]:
 def _answers(reader: _Reader, digits: list[Piece], points: list[Piece], scale) -> list[DigitRead]:
     """The model's answer for each digit, in one batch, and the points, left to right. A digit cut
     from touching ink is never "sure": its edge was a guess, however sure the model is of its shape;
-    nor is a digit far lower than the line's others, which may be a piece of one."""
+    nor is a digit far lower than the line's others, which may be a piece of one, nor one under
+    ``SURE_DIGIT``: a number is right only when all of its digits are."""
     def box(top, bottom, left, right):
         return (round(left * scale[0]), round(top * scale[1]), max(1, round((right - left) * scale[0])),
                 max(1, round((bottom - top) * scale[1])))
@@ -362,7 +366,8 @@ def _answers(reader: _Reader, digits: list[Piece], points: list[Piece], scale) -
         where = box(piece.top + rows[0], piece.top + rows[-1] + 1, piece.left, piece.right)
         answer = Answer.of(probs, reader.classifier.labels, 2, seen)
         low = rows[-1] + 1 - rows[0] < LOW * reader.height
-        said = "not sure" if (piece.guess or low) and answer.verdict == "sure" else answer.verdict
+        doubt = piece.guess or low or answer.confidence < SURE_DIGIT
+        said = "not sure" if doubt and answer.verdict == "sure" else answer.verdict
         out.append((piece.left, DigitRead(answer.label, answer.confidence, said, where, answer.probabilities, seen)))
     for p in points:
         out.append((p.left, DigitRead(POINT, 1.0, "point", box(p.top, p.bottom, p.left, p.right))))

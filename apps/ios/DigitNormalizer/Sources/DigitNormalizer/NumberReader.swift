@@ -14,6 +14,7 @@ public enum NumberReader {
     static let joinDoubt = 1.0  // a close call between one digit and two (log probability) is a guess
     static let speck = 0.2  // a piece lower and narrower than this share of the line is a speck or a point
     static let low = 0.6  // a digit lower than this share of the line may be a piece of one (a 1's flag): never "sure"
+    static let sureDigit = 0.97  // a digit of a number is "sure" from this probability (alone, from 0.9)
     static let short = 0.4  // a piece lower than this, with no other piece close by, is no digit (a page's edge)
     static let splitFrom = 1.0  // a piece wider than this many line heights may be touching digits
     static let mustSplit = 1.7  // wider than this, it is
@@ -256,7 +257,8 @@ public enum NumberReader {
 
     /// The model's answer for each digit, and the points, left to right. A digit whose edge was a
     /// guess is never "sure", however sure the model is of its shape; nor is a digit far lower than the
-    /// line's others, which may be a piece of one.
+    /// line's others, which may be a piece of one, nor one under `sureDigit`: a number is right only
+    /// when all of its digits are.
     static func answers(_ reader: PieceReader, digits: [Piece], points: [Piece], labels: [String],
                         scale: (Double, Double)) -> [Digit] {
         func box(_ top: Int, _ bottom: Int, _ left: Int, _ right: Int) -> Box {
@@ -272,7 +274,7 @@ public enum NumberReader {
             let order = probabilities.firstIndex(of: confidence) ?? 0  // the first of equals, as NumPy's stable sort
             var verdict = Verdict(confidence: confidence).rawValue
             let isLow = Double(rows.count) < low * reader.lineHeight
-            if (piece.guess || isLow) && verdict == "sure" { verdict = "not sure" }
+            if (piece.guess || isLow || Double(confidence) < sureDigit) && verdict == "sure" { verdict = "not sure" }
             out.append((piece.left, Digit(label: labels[order], confidence: confidence, verdict: verdict,
                                           box: box(piece.top + rows.lowerBound, piece.top + rows.upperBound, piece.left, piece.right),
                                           probabilities: probabilities, input: seen)))
