@@ -148,9 +148,9 @@ def test_a_photo_mostly_under_a_deep_shadow_keeps_its_writing(model, well_read):
 
 
 def test_a_number_written_small_in_a_large_photo_is_read_from_a_closer_look(model, well_read):
-    """A 3000x2000 photo of a sheet with a number 60 px high on it: reduced to be read, its digits
-    are 8 px high; the reader looks again at the region around them, from the file itself, and
-    gives the boxes in the photo's own pixels."""
+    """A 3000x2000 photo of a sheet with a number about 40 px high on it: reduced to be read, its
+    digits are 5 px high; the reader looks again at the region around them, from the file itself,
+    and gives the boxes in the photo's own pixels."""
     from digitkit.predict.numbers import _read_line, zoom_region
 
     number, spans = compose([well_read[2][0], well_read[0][0], well_read[2][1], well_read[6][0]])
@@ -177,7 +177,8 @@ def test_a_number_written_small_in_a_large_photo_is_read_from_a_closer_look(mode
     photo.convert("RGB").transpose(Image.Transpose.ROTATE_90).save(sideways, "JPEG", quality=92, exif=exif)
     upright = read_number(model, load_image(sideways.getvalue()))
     assert upright.number == "2026" and upright.size == (3000, 2000)
-    assert [abs(a.box[0] - b.box[0]) <= 8 and abs(a.box[1] - b.box[1]) <= 8 for a, b in zip(upright.digits, answer.digits)] == [True] * 4
+    moved = [max(abs(a.box[0] - b.box[0]), abs(a.box[1] - b.box[1])) for a, b in zip(upright.digits, answer.digits)]
+    assert len(moved) == 4 and max(moved) <= 8, moved
 
 
 def test_ruled_paper_is_not_ink_and_a_thin_straight_one_is(model, well_read):
