@@ -35,7 +35,8 @@ def line_ink(image: Image.Image) -> np.ndarray:
     if polarity == "dark-on-light" and min(ink.shape) >= 16:
         grey = np.asarray(image.convert("L"))
         ink = _flattened(grey, ink, window)
-        desk = _desk(grey, dark if dark is not None else _far_darker_than_paper(grey, size), size)
+        paper = _paper(grey)
+        desk = _desk(grey, paper, dark if dark is not None else _far_darker_than_paper(grey, paper, size), size)
         if desk is not None:
             ink = np.where(desk, 0, ink)
     if ink.size == 0 or ink.max() < 0.1:
@@ -74,16 +75,16 @@ def _paper(grey: np.ndarray) -> np.uint8:
     return np.partition(grey, rank, axis=None)[rank]
 
 
-def _far_darker_than_paper(grey: np.ndarray, size: int) -> np.ndarray | None:
+def _far_darker_than_paper(grey: np.ndarray, paper: np.uint8, size: int) -> np.ndarray | None:
     """Where a photo of paper may show the surface under the sheet: regions under DESK of the
     paper's level (darker than most shadows on it) and thicker than a pen line, when they run along
     at least a quarter of the image's border (a stroke that runs off the image covers a few pixels
     of it). None when the photo shows only paper, as most do."""
-    thick = _opened((grey < DESK * _paper(grey)).astype(np.uint8), size, size)
+    thick = _opened((grey < DESK * paper).astype(np.uint8), size, size)
     return thick if _edge(thick).mean() >= 0.25 else None
 
 
-def _desk(grey: np.ndarray, dark: np.ndarray | None, grow: int) -> np.ndarray | None:
+def _desk(grey: np.ndarray, paper: np.uint8, dark: np.ndarray | None, grow: int) -> np.ndarray | None:
     """The desk under a photographed sheet: the regions of ``dark`` that reach the image's border
     (a bold stroke inside the sheet does not), grown by ``grow`` pixels over the sheet's blurred
     edge. None when there are none, or when they hold writing (strokes far darker than their own
@@ -97,7 +98,7 @@ def _desk(grey: np.ndarray, dark: np.ndarray | None, grow: int) -> np.ndarray | 
     if not values.size:
         return None
     level = np.partition(values, (values.size - 1) // 2)[(values.size - 1) // 2]
-    if np.count_nonzero(values < float(level) - WRITING * float(_paper(grey))) > 0.01 * values.size:
+    if np.count_nonzero(values < float(level) - WRITING * float(paper)) > 0.01 * values.size:
         return None
     return _spread(desk.astype(np.uint8), grow, grow, grow=True).astype(bool)
 

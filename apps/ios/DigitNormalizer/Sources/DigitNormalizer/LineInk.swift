@@ -31,8 +31,10 @@ enum LineInk {
         }
         if polarity == .darkOnLight && min(width, height) >= 16 {
             ink.pixels = flattened(grey: grey, width: width, height: height)
-            let candidate = dark ?? farDarkerThanPaper(grey: grey, width: width, height: height, size: size)
-            if let candidate, let around = desk(grey: grey, dark: candidate, width: width, height: height, grow: size) {
+            let level = paper(grey)
+            let candidate = dark ?? farDarkerThanPaper(grey: grey, paper: level, width: width, height: height, size: size)
+            if let candidate, let around = desk(grey: grey, paper: level, dark: candidate, width: width, height: height,
+                                                grow: size) {
                 for i in ink.pixels.indices where around[i] { ink.pixels[i] = 0 }
             }
         }
@@ -131,9 +133,8 @@ enum LineInk {
     /// Where a photo of paper may show the surface under the sheet (Python's `_far_darker_than_paper`):
     /// regions under `desk` of the paper's level and thicker than a pen line, when they run along at
     /// least a quarter of the border. Nil when the photo shows only paper.
-    static func farDarkerThanPaper(grey: [UInt8], width: Int, height: Int, size: Int) -> [Bool]? {
-        let level = paper(grey)
-        let thick = opened(grey.map { Double($0) < desk * Double(level) }, width: width, height: height, rows: size, columns: size)
+    static func farDarkerThanPaper(grey: [UInt8], paper: UInt8, width: Int, height: Int, size: Int) -> [Bool]? {
+        let thick = opened(grey.map { Double($0) < desk * Double(paper) }, width: width, height: height, rows: size, columns: size)
         let border = edge(width: width, height: height)
         return Double(border.filter { thick[$0] }.count) / Double(border.count) >= 0.25 ? thick : nil
     }
@@ -141,14 +142,14 @@ enum LineInk {
     /// The desk under a photographed sheet (Python's `_desk`): the regions of `dark` that reach the
     /// border, grown by `grow` over the sheet's blurred edge; nil when there are none or when they
     /// hold writing (a deep shadow over the paper, not a desk).
-    static func desk(grey: [UInt8], dark: [Bool], width: Int, height: Int, grow: Int) -> [Bool]? {
+    static func desk(grey: [UInt8], paper: UInt8, dark: [Bool], width: Int, height: Int, grow: Int) -> [Bool]? {
         let regions = components(dark, width: width, height: height).labels
         let atBorder = Set(edge(width: width, height: height).map { regions[$0] }).subtracting([0])
         let inDesk = regions.map { atBorder.contains($0) }
         let values = grey.indices.filter { inDesk[$0] }.map { grey[$0] }
         guard !values.isEmpty else { return nil }
         let level = values.sorted()[(values.count - 1) / 2]
-        let writing = Double(level) - self.writing * Double(paper(grey))
+        let writing = Double(level) - self.writing * Double(paper)
         guard Double(values.filter { Double($0) < writing }.count) <= 0.01 * Double(values.count) else { return nil }
         return spread(inDesk, width: width, height: height, rows: grow, columns: grow, erode: false)
     }
