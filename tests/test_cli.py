@@ -126,8 +126,12 @@ def test_a_failed_onnx_export_after_training_keeps_the_run(tmp_path, tiny_mnist_
 
 def test_the_command_line_loads_keras_without_jax_scikit_learn_and_pyplot():
     # Keras imports them when installed, for features digitkit never uses (2-2.5 s of start-up).
+    # `train --help` and a bad setting need no Keras at all (3-5 s).
     code = ("import sys; from digitkit.cli import main\n"
             "try:\n    main(['train', '--help'])\nexcept SystemExit:\n    pass\n"
+            "assert main(['train', '--lr', '-1']) == 2\n"
+            "assert not {'torch', 'keras'} & set(sys.modules), 'torch or keras loaded for help or a bad setting'\n"
+            "main(['info'])\n"
             "assert 'keras' in sys.modules, 'keras not loaded'\n"
             "assert not {'sklearn', 'jax', 'matplotlib'} & set(sys.modules), 'an extra was loaded'\n"
             "from digitkit.deps import keras_extras_skipped\n"

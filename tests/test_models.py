@@ -14,6 +14,13 @@ def test_parameter_counts(name, params):
     assert build_model(name).count_params() == params
 
 
+def test_the_settings_name_every_model_the_registry_builds():
+    # The training settings list the names without importing Keras; they must not drift apart.
+    from digitkit.train import config
+
+    assert config.MODELS == tuple(MODELS)
+
+
 @pytest.mark.parametrize("name", list(MODELS))
 def test_contract_image_in_probabilities_out(name, rng):
     model = build_model(name)

@@ -3,7 +3,7 @@ Training and evaluation both use these."""
 
 from __future__ import annotations
 
-import digitkit.models  # noqa: F401  (selects the torch backend before Keras loads)
+import digitkit  # noqa: F401  (selects the torch backend before Keras loads)
 import numpy as np
 import torch
 

@@ -44,14 +44,24 @@ class Train(Command):
     def run(args) -> int:
         import dataclasses
 
-        from digitkit.train import TrainConfig, train
+        from digitkit.train import TrainConfig
+        from digitkit.train.prefetch import prefetch
 
         if args.nproc is not None:
             from digitkit.train.distributed import launch
 
             return launch(without(args.argv, "--nproc"), args.nproc)
         given = {f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig)}
-        run = train(TrainConfig.from_preset(given.pop("preset"), given.pop("model"), **given))
+        config = TrainConfig.from_preset(given.pop("preset"), given.pop("model"), **given)
+        config.validate()  # a bad setting is told at once, before torch and Keras load
+        prefetched = prefetch(config)  # the epoch's images, made while torch and Keras import
+        try:
+            from digitkit.train import train
+
+            run = train(config, prefetched=prefetched)
+        finally:
+            if prefetched:
+                prefetched.close()
         if os.environ.get("RANK", "0") == "0":  # under torchrun, the main process alone
             _finish(run)
         return 0

@@ -81,7 +81,7 @@ def _optimizer(config: TrainConfig, model: keras.Model, steps: int):
     return opt, sched
 
 
-def train(config: TrainConfig, on_epoch_end=None, quiet: bool = False, on_step=None) -> Run:
+def train(config: TrainConfig, on_epoch_end=None, quiet: bool = False, on_step=None, prefetched=None) -> Run:
     """Train a model as ``config`` says and write its run folder; returns the :class:`Run`.
 
     The run is built in a hidden folder beside its final place (``runs/.<name>.partial``) and moved
@@ -91,7 +91,9 @@ def train(config: TrainConfig, on_epoch_end=None, quiet: bool = False, on_step=N
     the ranks train together (train.distributed) and rank 0 alone writes.
     ``on_epoch_end(epoch, model, logs)`` is called after each epoch (benchmarks time accuracy with it),
     ``on_step(epoch, step, steps_per_epoch)`` after each step (progress and cancelling within a step);
-    an exception either raises stops the training.
+    an exception either raises stops the training. ``prefetched``: the epoch's images being built in
+    another process (a :class:`~digitkit.train.prefetch.Prefetch` for this config), as the command
+    line does while it imports Keras.
     """
     config.validate()
     ctx = distributed.setup()
@@ -110,7 +112,7 @@ def train(config: TrainConfig, on_epoch_end=None, quiet: bool = False, on_step=N
     seconds = {"data": time.perf_counter() - started}
     run = Run.staging(config.runs_dir, name, resume=config.resume) if ctx.is_main else Run(staged)
     try:
-        _train_into(run, config, data, on_epoch_end, on_step, quiet, ctx, seconds)
+        _train_into(run, config, data, on_epoch_end, on_step, quiet, ctx, seconds, prefetched)
         if ctx.is_main:
             (run.path / STATE_FILE).unlink(missing_ok=True)
             run = run.publish(target, config.overwrite)
@@ -152,9 +154,9 @@ def _load_data(config: TrainConfig, quiet: bool):
 
 
 def _train_into(run: Run, config: TrainConfig, data, on_epoch_end, on_step, quiet: bool,
-                ctx: distributed.Context, seconds: dict) -> None:
+                ctx: distributed.Context, seconds: dict, prefetched) -> None:
     """Set up, resume or start, run the epochs, and (rank 0) finish the run."""
-    session = _set_up(run, config, data, ctx, seconds)
+    session = _set_up(run, config, data, ctx, seconds, prefetched)
     state = TrainState.load(run.path / STATE_FILE, session.dev) if config.resume else TrainState()
     if config.resume:
         state.restore(session)
@@ -168,12 +170,12 @@ def _train_into(run: Run, config: TrainConfig, data, on_epoch_end, on_step, quie
         finish(run, session, state.history, quiet, seconds)
 
 
-def _set_up(run: Run, config: TrainConfig, data, ctx: distributed.Context, seconds: dict) -> Session:
+def _set_up(run: Run, config: TrainConfig, data, ctx: distributed.Context, seconds: dict, prefetched) -> Session:
     """The data on the device, the model (fine-tuned from ``config.init``), its optimizer and callbacks."""
     keras.utils.set_random_seed(config.seed)
     dev = device()
     started = time.perf_counter()
-    sets = TrainingData(config, data, dev)
+    sets = TrainingData(config, data, dev, prefetched.arrays() if prefetched else None)
     seconds["data"] += time.perf_counter() - started
     model = build_model(config.model, data.num_classes)
     if config.init is not None:

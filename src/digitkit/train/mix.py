@@ -4,6 +4,8 @@ the recipe's fractions say. Data policy, kept out of the training loop."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import torch
 
@@ -34,79 +36,17 @@ class TrainingData:
     one past the last class (see ``_loss``), and a ``config.wrong_cuts`` fraction is digits cut
     wrongly (``wrong_cuts``), labelled the same."""
 
-    def __init__(self, config: TrainConfig, data, dev: torch.device):
-        if data.x_val is not None:
-            x_tr, y_tr, x_val, y_val = data.x_train, data.y_train, data.x_val, data.y_val
-        else:
-            x_tr, y_tr, x_val, y_val = split_validation(data.x_train, data.y_train, config.val_size, config.seed)
-        if config.limit:
-            x_tr, y_tr = x_tr[: config.limit], y_tr[: config.limit]
-        if not len(x_tr):
-            raise DigitkitError("no training images left after the validation split")
-        self.base = len(x_tr)
-        digits = list(data.class_names) == list(DIGITS)
-        synthetic = config.synthetic if digits else 0.0
-        non_digits = config.non_digits if digits else 0.0
-        cuts = config.wrong_cuts if non_digits else 0.0  # learnt as non-digits too
-        epoch_size = self.base / (1 - synthetic - non_digits - cuts)
-        # Pools after the dataset's images: (first index, size, drawn per epoch).
-        self.pools: list[tuple[int, int, int]] = []
-        self.pool_names: list[str] = []
-        # Which validation images fit the temperature: all, or, where there are some, the writers
-        # training never saw (how sure to be with a new person is what the page and the app show).
-        self.calibration = np.ones(len(x_val), bool)
-        if synthetic > 0:
-            x_tr, y_tr, x_val, y_val = self._other_writers(config, round(epoch_size * synthetic), x_tr, y_tr, x_val, y_val)
-        if non_digits > 0:
-            x_nd = load_non_digits()
-            self.pools.append((len(x_tr), len(x_nd), round(epoch_size * non_digits)))
-            self.pool_names.append("non-digits")
-            if cuts > 0:
-                # Made from the digits above (the dataset's, other writers', scans), each about once.
-                drawn = round(epoch_size * cuts)
-                x_nd = np.concatenate([x_nd, wrong_cuts(x_tr, drawn * config.epochs, config.seed)])
-                self.pools.append((len(x_tr) + len(x_nd) - drawn * config.epochs, drawn * config.epochs, drawn))
-                self.pool_names.append("wrong cuts")
-            x_tr = np.concatenate([x_tr, x_nd])
-            y_tr = np.concatenate([y_tr, np.full(len(x_nd), data.num_classes, y_tr.dtype)])
+    def __init__(self, config: TrainConfig, data, dev: torch.device, arrays: EpochArrays | None = None):
+        arrays = arrays or EpochArrays.build(config, data)
+        self.base, self.pools, self.pool_names = arrays.base, arrays.pools, arrays.pool_names
+        self.calibration = arrays.calibration
         self.per_epoch_extra = sum(drawn for _, _, drawn in self.pools)
-        self.x_train, self.x_valid = to_tensor(x_tr, dev), to_tensor(x_val, dev)
-        self.y_train, self.y_valid = (torch.from_numpy(a.astype(np.int64)).to(dev) for a in (y_tr, y_val))
-        self.y_val_numpy = y_val
+        self.x_train, self.x_valid = to_tensor(arrays.x_train, dev), to_tensor(arrays.x_valid, dev)
+        self.y_train, self.y_valid = (torch.from_numpy(a.astype(np.int64)).to(dev)
+                                      for a in (arrays.y_train, arrays.y_valid))
+        self.y_val_numpy = arrays.y_valid
         self.repeat = max(0, MIN_STEPS * config.batch_size - self.base)
         self.epoch_size = self.base + self.repeat + self.per_epoch_extra
-
-    def _other_writers(self, config: TrainConfig, drawn: int, x_tr, y_tr, x_val, y_val):
-        """The other writers' pool (and its scanned forms) after the training images, their held-out
-        tenth and the calibration writers after the validation images."""
-        x_ex, y_ex = load_extra_digits(tuple(config.writers.split("+")))
-        # Held out even when the dataset gives no validation images (--val-size 0): the best
-        # epoch and the calibration are then chosen on other writers alone.
-        x_ex_tr, y_ex_tr, x_ex_val, y_ex_val = split_validation(x_ex, y_ex, round(0.1 * len(x_ex)), config.seed)
-        scans = round(drawn * config.scanned)
-        self.pools.append((len(x_tr), len(x_ex_tr), drawn - scans))
-        self.pool_names.append("other writers")
-        x_tr, y_tr = np.concatenate([x_tr, x_ex_tr]), np.concatenate([y_tr, y_ex_tr])
-        if scans:
-            # As many scans as the run draws (each about once), of as many different digits.
-            chosen = np.random.default_rng(config.seed).permutation(len(x_ex_tr))[: scans * config.epochs]
-            self.pools.append((len(x_tr), len(chosen), scans))
-            self.pool_names.append("scanned forms of them")
-            x_tr = np.concatenate([x_tr, as_scans(x_ex_tr[chosen], config.seed)])
-            y_tr = np.concatenate([y_tr, y_ex_tr[chosen]])
-        x_val, y_val = np.concatenate([x_val, x_ex_val]), np.concatenate([y_val, y_ex_val])
-        self.calibration = np.zeros(len(x_val), bool)
-        if "pendigits" in config.writers:
-            # Writers training never saw fit the temperature, as pen drawings and, with scans in
-            # training, as scanned forms too: one temperature for both kinds.
-            x_cal, y_cal = load_part("pendigits-calibration")
-            if scans:
-                x_cal, y_cal = np.concatenate([x_cal, as_scans(x_cal, config.seed + 1)]), np.concatenate([y_cal, y_cal])
-            x_val, y_val = np.concatenate([x_val, x_cal]), np.concatenate([y_val, y_cal])
-            self.calibration = np.concatenate([self.calibration, np.ones(len(x_cal), bool)])
-        else:
-            self.calibration[:] = True
-        return x_tr, y_tr, x_val, y_val
 
     def mix(self) -> str:
         """What each epoch draws besides the dataset, for the progress line."""
@@ -123,6 +63,90 @@ class TrainingData:
             order = torch.cat([order, *drawn])
             order = order[torch.randperm(len(order), device=dev, generator=generator)]
         return order
+
+
+@dataclasses.dataclass
+class EpochArrays:
+    """The uint8 images and labels behind :class:`TrainingData`, before they go to the device: plain
+    NumPy, so that ``digitkit train`` can build them in another process while Keras imports
+    (train.prefetch). ``pools``: (first index, size, drawn per epoch) after the dataset's images;
+    ``calibration``: which validation images fit the temperature."""
+
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_valid: np.ndarray
+    y_valid: np.ndarray
+    base: int
+    pools: list[tuple[int, int, int]]
+    pool_names: list[str]
+    calibration: np.ndarray
+
+    @classmethod
+    def build(cls, config: TrainConfig, data) -> EpochArrays:
+        if data.x_val is not None:
+            x_tr, y_tr, x_val, y_val = data.x_train, data.y_train, data.x_val, data.y_val
+        else:
+            x_tr, y_tr, x_val, y_val = split_validation(data.x_train, data.y_train, config.val_size, config.seed)
+        if config.limit:
+            x_tr, y_tr = x_tr[: config.limit], y_tr[: config.limit]
+        if not len(x_tr):
+            raise DigitkitError("no training images left after the validation split")
+        # All validation images fit the temperature unless other writers' calibration set is there:
+        # how sure to be with a new person is what the page and the app show.
+        out = cls(x_tr, y_tr, x_val, y_val, len(x_tr), [], [], np.ones(len(x_val), bool))
+        digits = list(data.class_names) == list(DIGITS)
+        synthetic = config.synthetic if digits else 0.0
+        non_digits = config.non_digits if digits else 0.0
+        cuts = config.wrong_cuts if non_digits else 0.0  # learnt as non-digits too
+        epoch_size = out.base / (1 - synthetic - non_digits - cuts)
+        if synthetic > 0:
+            out._other_writers(config, round(epoch_size * synthetic))
+        if non_digits > 0:
+            x_nd = load_non_digits()
+            out._pool("non-digits", len(x_nd), round(epoch_size * non_digits))
+            if cuts > 0:
+                # Made from the digits above (the dataset's, other writers', scans), each about once.
+                drawn = round(epoch_size * cuts)
+                x_nd = np.concatenate([x_nd, wrong_cuts(out.x_train, drawn * config.epochs, config.seed)])
+                out.pools.append((len(out.x_train) + len(x_nd) - drawn * config.epochs, drawn * config.epochs, drawn))
+                out.pool_names.append("wrong cuts")
+            out.x_train = np.concatenate([out.x_train, x_nd])
+            out.y_train = np.concatenate([out.y_train, np.full(len(x_nd), data.num_classes, out.y_train.dtype)])
+        return out
+
+    def _pool(self, name: str, size: int, drawn: int) -> None:
+        """A pool of ``size`` images, about to be appended after the training images."""
+        self.pools.append((len(self.x_train), size, drawn))
+        self.pool_names.append(name)
+
+    def _other_writers(self, config: TrainConfig, drawn: int) -> None:
+        """The other writers' pool (and its scanned forms) after the training images, their held-out
+        tenth and the calibration writers after the validation images."""
+        x_ex, y_ex = load_extra_digits(tuple(config.writers.split("+")))
+        # Held out even when the dataset gives no validation images (--val-size 0): the best
+        # epoch and the calibration are then chosen on other writers alone.
+        x_ex_tr, y_ex_tr, x_ex_val, y_ex_val = split_validation(x_ex, y_ex, round(0.1 * len(x_ex)), config.seed)
+        scans = round(drawn * config.scanned)
+        self._pool("other writers", len(x_ex_tr), drawn - scans)
+        self.x_train, self.y_train = np.concatenate([self.x_train, x_ex_tr]), np.concatenate([self.y_train, y_ex_tr])
+        if scans:
+            # As many scans as the run draws (each about once), of as many different digits.
+            chosen = np.random.default_rng(config.seed).permutation(len(x_ex_tr))[: scans * config.epochs]
+            self._pool("scanned forms of them", len(chosen), scans)
+            self.x_train = np.concatenate([self.x_train, as_scans(x_ex_tr[chosen], config.seed)])
+            self.y_train = np.concatenate([self.y_train, y_ex_tr[chosen]])
+        self.x_valid, self.y_valid = np.concatenate([self.x_valid, x_ex_val]), np.concatenate([self.y_valid, y_ex_val])
+        self.calibration = np.zeros(len(self.x_valid), bool)
+        if "pendigits" in config.writers:
+            # Writers training never saw fit the temperature, as pen drawings and, with scans in
+            # training, as scanned forms too: one temperature for both kinds.
+            x_cal, y_cal = load_part("pendigits-calibration")
+            if scans:
+                x_cal, y_cal = np.concatenate([x_cal, as_scans(x_cal, config.seed + 1)]), np.concatenate([y_cal, y_cal])
+            self.x_valid, self.y_valid = np.concatenate([self.x_valid, x_cal]), np.concatenate([self.y_valid, y_cal])
+            self.calibration = np.concatenate([self.calibration, np.ones(len(x_cal), bool)])
+        else:
+            self.calibration[:] = True
 
 
 def wrong_cuts(images: np.ndarray, count: int, seed: int) -> np.ndarray:
