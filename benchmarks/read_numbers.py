@@ -3,7 +3,7 @@
 Each number is written by one of digitkit's six held-out pen writers (data.handwriting.pendigits:
 BENCHMARK_WRITERS, never trained on or tuned with), digit by digit in that writer's own hand,
 spaced as people space digits (apart, close, touching, slightly overlapping), with one pen per
-number (from a fine pen to a marker). Three kinds, and a fourth on request, all SYNTHESIZED from
+number (from a fine pen to a marker). Three kinds, and three more on request, all SYNTHESIZED from
 those pen digits (no real photos or scans are in this repository):
 
 - drawn: dark ink on a white canvas, as the drawing page saves it;
@@ -14,7 +14,10 @@ those pen digits (no real photos or scans are in this repository):
   spread over at least half a scan pixel, as a scanner's optics spread it) and scaled back up
   (jagged), with scanner specks;
 - page (``--kinds page``, not in the issue's targets): the sheet photographed from further away,
-  the number in its middle and the desk around it (a 3-megapixel JPEG).
+  the number in its middle and the desk around it (a 3-megapixel JPEG);
+- form and form-scan (``--kinds form form-scan``): the number written into a form's field, a digit
+  a box, with its printed lines (a line under it, a box round it, a comb of boxes, or a comb's
+  ticks), drawn as the drawing page saves it, or scanned as above.
 
 For each kind: whole-number accuracy (and on 2-6 digits, the target's range), digit accuracy (1 -
 edit distance / length), segmentation errors (digits missed or extra, as a share of digits), the
@@ -24,6 +27,7 @@ share answered "sure", how often a sure number is wrong, and the time per number
     python benchmarks/read_numbers.py runs/first --count 50 --save-examples examples/
     python benchmarks/read_numbers.py runs/first --writers training    # what the reader was tuned on
     python benchmarks/read_numbers.py runs/first --kinds page --count 50  # a sheet on a desk
+    python benchmarks/read_numbers.py runs/first --kinds form form-scan     # written into a form's boxes
     python benchmarks/read_numbers.py runs/first --writers training --sure-digit 0.95  # another bar for "sure"
 """
 
@@ -90,6 +94,39 @@ def drawn_number(by, rng, length: int) -> tuple[np.ndarray, str]:
         x += ink.shape[1] + int(rng.uniform(*gaps) * HEIGHT)
     cols = np.flatnonzero(canvas.any(0))
     return canvas[:, : cols[-1] + HEIGHT // 2], "".join(map(str, labels))
+
+
+FORMS = ("underline", "box", "comb", "ticks")
+
+
+def form_number(by, rng, length: int) -> tuple[np.ndarray, str]:
+    """Ink of a number written into a form's field, one digit a box (its middle, give or take a few
+    pixels), in one held-out writer's hand and one pen, with the field's printed lines (0.7-1 times
+    as dark as the pen, 1.5-5% of a digit's height thick): a line under it, a box round it, a comb of
+    boxes, or a comb's ticks rising from the line; a margin of 0.1-0.8 digit heights around."""
+    writers = sorted({w for w, _ in by})
+    writer = int(rng.choice(writers))
+    labels = [int(v) for v in rng.integers(0, 10, length)]
+    pen = math.exp(rng.uniform(math.log(PEN[0]), math.log(PEN[1])))
+    inks = [digit_ink(by[writer, label][int(rng.integers(len(by[writer, label])))], rng, pen) for label in labels]
+    box, margin = int(HEIGHT * rng.uniform(1.2, 1.6)), int(HEIGHT * rng.uniform(0.1, 0.8))
+    line = max(2, int(HEIGHT * rng.uniform(0.015, 0.05)))
+    canvas = np.zeros((box + 2 * margin, box * length + 2 * margin), np.float32)
+    for i, ink in enumerate(inks):
+        top = max(0, margin + (box - ink.shape[0]) // 2 + int(rng.integers(-4, 5)))
+        left = max(0, margin + i * box + (box - ink.shape[1]) // 2 + int(rng.integers(-4, 5)))
+        region = canvas[top : top + ink.shape[0], left : left + ink.shape[1]]
+        np.maximum(region, ink[: region.shape[0], : region.shape[1]], out=region)
+    lines = np.zeros_like(canvas)
+    form = FORMS[int(rng.integers(len(FORMS)))]
+    lines[margin + box - line : margin + box, margin : canvas.shape[1] - margin] = 1
+    if form in ("box", "comb"):
+        lines[margin : margin + line, margin : canvas.shape[1] - margin] = 1
+    walls = {"underline": [], "box": [0, length], "comb": range(length + 1), "ticks": range(length + 1)}[form]
+    for i in walls:
+        x = margin + i * box
+        lines[margin + (box - box // 3 if form == "ticks" else 0) : margin + box, max(0, x - line // 2) : x + line - line // 2] = 1
+    return np.maximum(canvas, rng.uniform(0.7, 1.0) * lines), "".join(map(str, labels))
 
 
 def as_drawing(ink: np.ndarray, rng) -> Image.Image:
@@ -166,7 +203,8 @@ def as_page_photo(ink: np.ndarray, rng) -> Image.Image:
     return load_image(buffer.getvalue())
 
 
-KINDS = {"drawn": as_drawing, "photo": as_photo, "scan": as_scan, "page": as_page_photo}
+KINDS = {"drawn": as_drawing, "photo": as_photo, "scan": as_scan, "page": as_page_photo,
+         "form": as_drawing, "form-scan": as_scan}  # the form kinds write into a form's field (form_number)
 TARGET_KINDS = ["drawn", "photo", "scan"]  # what the issue's targets are set on (and the default)
 
 
@@ -183,7 +221,7 @@ def measure(model, by, kind: str, count: int, seed: int, save: Path | None) -> d
     rng = np.random.default_rng(seed)
     rows = []
     for n in range(count):
-        ink, truth = drawn_number(by, rng, int(rng.integers(2, 9)))
+        ink, truth = (form_number if kind.startswith("form") else drawn_number)(by, rng, int(rng.integers(2, 9)))
         image = KINDS[kind](ink, rng)
         started = time.perf_counter()
         try:
@@ -218,7 +256,8 @@ def main() -> None:
     parser.add_argument("--writers", choices=["held-out", "training"], default="held-out",
                         help="whose digits: the held-out writers (the figures), or the training writers (to tune on)")
     parser.add_argument("--kinds", nargs="+", choices=list(KINDS), default=TARGET_KINDS,
-                        help="which images (default: drawn photo scan; page: a sheet on a desk, photographed from further away)")
+                        help="which images (default: drawn photo scan; page: a sheet on a desk, photographed from further away; "
+                             "form, form-scan: written into a form's field)")
     parser.add_argument("--save-examples", metavar="DIR", help="write the first twelve images of each kind here")
     parser.add_argument("--sure-digit", type=float, default=numbers.SURE_DIGIT,
                         help="the probability from which a digit of a number is sure (to weigh the bar; default: the reader's)")

@@ -200,6 +200,51 @@ def test_ruled_paper_is_not_ink_and_a_thin_straight_one_is(model, well_read):
     assert answer.number == "101", answer.number
 
 
+@pytest.mark.parametrize("form", ["underline", "box", "comb", "ticks"])
+def test_a_number_written_in_a_form_s_field_is_read_without_its_lines(model, well_read, form):
+    """A form's printed lines around the writing (shorter than the image: its margin shows) are not
+    digits: an underline, a box round the field, a comb of one box a digit, a comb's ticks."""
+    image, spans = compose([well_read[2][0], well_read[0][1], well_read[4][0], well_read[7][0]], gap=30)
+    grey = np.asarray(image).copy()
+    left, right = spans[0][0] - 16, spans[-1][1] + 16
+    walls = [left] + [(a[1] + b[0]) // 2 for a, b in zip(spans, spans[1:])] + [right]
+    grey[108:110, left:right] = 90  # the field's line, under the digits
+    if form in ("box", "comb"):
+        grey[8:10, left:right] = 90
+        for x in walls if form == "comb" else walls[:: len(walls) - 1]:
+            grey[8:110, x : x + 2] = 90
+    if form == "ticks":
+        for x in walls:
+            grey[84:110, x : x + 2] = 90
+    assert read_number(model, Image.fromarray(grey)).number == "2047"
+    assert read_number(model, Image.fromarray(np.asarray(image))).number == "2047"  # the same without
+
+
+def test_a_digit_standing_on_an_underline_stays(model, well_read):
+    """A 1 whose foot touches the line meets it with one end only and is taller than a comb's tick."""
+    image, spans = compose([well_read[1][0], well_read[2][0], well_read[7][0]], gap=30)
+    grey = np.asarray(image).copy()
+    bottom = int(np.flatnonzero((grey < 128).any(1))[-1])
+    grey[bottom - 1 : bottom + 1, 10:-10] = np.minimum(grey[bottom - 1 : bottom + 1, 10:-10], 90)
+    answer = read_number(model, Image.fromarray(grey))
+    assert answer.number == "127", answer.number
+
+
+def test_a_stroke_written_along_a_line_is_not_cut_in_two():
+    """A bold stroke lying on a form's line (a 2's base on its underline) keeps the line's pixels
+    under it; the rest of the line goes."""
+    from digitkit.predict.ink import line_ink
+
+    grey = np.full((120, 400), 250, np.uint8)
+    grey[20:100, 60:70] = grey[20:100, 330:340] = 20  # two tall strokes: the writing's height
+    grey[88:94, 20:380] = 90  # the line, 6 px (a scan's jagged lines are that thick)
+    grey[83:99, 150:230] = 20  # a bold stroke, 16 px, lying along it
+    ink = line_ink(Image.fromarray(grey))
+    assert not ink[88:94, 30:55].any() and not ink[88:94, 240:320].any()  # the line is gone
+    stroke = ink[80:100, 140:240] > 0
+    assert ndimage.label(stroke)[1] == 1 and stroke[83:99, 150:230].all()
+
+
 def test_hundreds_of_marks_are_refused_before_any_quadratic_search(model, monkeypatch):
     """Dust or printed text: every step that compares pieces pairwise (grouping, the neighbour test)
     runs on a bounded number of them, and the image is refused."""

@@ -161,8 +161,8 @@ def _benchmark():
 
 def numbers(per_kind: int = 30, seed: int = 1):
     """(kind, RGBA image) of lines of digits: the benchmark's drawn, photographed and scanned numbers
-    (touching and overlapping pairs among them), sheets on desks, photos under a deep shadow, decimal
-    points, specks, a transparent canvas, light ink on dark, and empty images."""
+    (touching and overlapping pairs among them), sheets on desks, photos under a deep shadow, numbers
+    in a form's boxes, decimal points, specks, a transparent canvas, light ink on dark, and empty images."""
     bench = _benchmark()
     rng = np.random.default_rng(seed)
     by = bench.held_out_digits()
@@ -177,6 +177,8 @@ def numbers(per_kind: int = 30, seed: int = 1):
             shaded = np.asarray(bench.as_photo(bench.drawn_number(by, rng, 3)[0], rng).convert("RGB"), np.float32).copy()
             shaded[:, : shaded.shape[1] * 3 // 4] *= 0.5
             yield "deep shadow", Image.fromarray(shaded.astype(np.uint8))
+        form, _ = bench.form_number(by, rng, int(rng.integers(2, 6)))  # its lines drawn, or scanned (jagged)
+        yield "form", (bench.as_scan if i % 2 else bench.as_drawing)(form, rng)
         yield "touching", bench.as_drawing(_touching(bench, by, rng), rng)
         whole, fraction = bench.drawn_number(by, rng, 2)[0], bench.drawn_number(by, rng, 2)[0]
         dot = np.zeros((whole.shape[0], int(bench.HEIGHT * 0.35)), np.float32)
@@ -249,6 +251,6 @@ def test_swift_number_reader_matches_python(release, mnist, tmp_path):
                 digits += 1
         assert worst_box <= 1 and worst_pixel <= 1, f"{where}: box {worst_box} px, pixel {worst_pixel} levels"
     kinds = {kind for kind, _ in cases}
-    assert len(cases) >= 260 and len(kinds) == 11 and digits > 500 and zooms >= 5
+    assert len(cases) >= 290 and len(kinds) == 12 and digits > 500 and zooms >= 5
     print(f"number reader differential test: {len(cases)} images of {len(kinds)} kinds, {digits} digits, "
           f"largest box difference {worst_box} px, largest pixel difference {worst_pixel}, {zooms} zoom regions alike")

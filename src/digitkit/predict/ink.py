@@ -1,7 +1,7 @@
 """The ink of one line of handwriting, for the number reader: either polarity or a transparent
 canvas, the paper's uneven light flattened (a shadow is not ink), the desk around a photographed
-sheet and ruled lines removed. SciPy's ``ndimage`` does the filtering; the Swift port
-(``LineInk.swift``) does the same, step for step."""
+sheet and printed lines (ruled paper, a form's boxes) removed. SciPy's ``ndimage`` does the
+filtering; the Swift port (``LineInk.swift``) does the same, step for step."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ WRITING = 0.25  # darker than its own level by this share of the paper's, a pixe
 def line_ink(image: Image.Image) -> np.ndarray:
     """Ink strength 0..1 of a line of handwriting: either polarity or a transparent canvas (a sheet
     of paper on a dark desk is dark ink on light, not light ink), with the paper's light flattened,
-    the desk around the sheet and ruled lines removed; 0 where there is none."""
+    the desk around the sheet and printed lines (ruled paper's, a form's) removed; 0 where there is none."""
     ink, polarity = ink_map(image)
     window = _window(ink.shape)
     size = window // 4 | 1  # thicker than a pen line
@@ -43,7 +43,7 @@ def line_ink(image: Image.Image) -> np.ndarray:
         raise BlankImage("no digits found: the image is blank")
     strong = _strong(ink[ink > 0])
     ink = np.where(ink >= NOISE_FRACTION * strong, np.minimum(ink / max(strong, 1e-6), 1.0), 0).astype(np.float32)
-    return np.where(_ruled_lines(ink > 0), 0, ink).astype(np.float32)
+    return np.where(_printed_lines(ink > 0), 0, ink).astype(np.float32)
 
 
 def _strong(values: np.ndarray) -> np.float32:
@@ -130,18 +130,94 @@ def _closed(mask: np.ndarray, rows: int, columns: int) -> np.ndarray:
     return _spread(_spread(mask, rows, columns, grow=True), rows, columns, grow=False)
 
 
-def _ruled_lines(mask: np.ndarray) -> np.ndarray:
-    """Pixels of thin straight lines across nearly all of the image (ruled or squared paper, a
-    form's rule). Not shorter ones: a 1 or a 7's bar in a tightly cropped number is as long as half
-    the image, and drawn with a fine pen as thin as a rule. Where a stroke crosses a rule, the
-    rule's pixels between the stroke's two sides stay ink, so the stroke is not cut in two."""
+def _printed_lines(mask: np.ndarray) -> np.ndarray:
+    """Pixels of printed lines: ruled or squared paper's lines across nearly all of the image, and a
+    form's lines around the writing (an underline, a box, a comb of boxes, one a digit). A form's
+    horizontal line is thin, straight and at least half again as long as the ink is high, which no
+    digit's stroke is; its vertical lines are the thin straight strokes that meet its horizontal
+    lines with both ends (a box's sides, a comb's walls) or, under half the ink's height, with one (a
+    comb's ticks): a 1 standing on an underline meets it with one end and is taller. Where a stroke
+    crosses a line, the line's pixels between the stroke's two sides stay ink, so the stroke is not
+    cut in two."""
     height, width = mask.shape
     inked = mask.astype(np.uint8)
-    across = _opened(inked, 1, max(9, width * 9 // 10) | 1)
+    tall = _ink_height(inked)
+    # A thick bar is a stroke (a long dash), not a printed line: lines are thinner than a tenth of the ink's height.
+    thickest = max(5, tall // 10 | 1)
+    across = _opened(inked, 1, max(9, min(width * 9 // 10, 3 * tall // 2)) | 1)
     down = _opened(inked, max(9, height * 9 // 10) | 1, 1)
-    # A thick bar is a stroke (a long dash), not a printed rule: keep rows and columns of lines thin.
-    thick = _opened(across | down, 5, 5)
+    thick = _opened(across | down, thickest, thickest)
     across, down = across & (1 - thick), down & (1 - thick)
+    down |= _form_walls(inked & (1 - thick) & (1 - across), across, tall)
     rest = inked & (1 - (across | down))
     crossed = (_closed(rest, 5, 1) & across) | (_closed(rest, 1, 5) & down)
-    return ((across | down) & (1 - crossed)).astype(bool)
+    along = _along(across, inked & (1 - down), 0) | _along(down, inked & (1 - across), 1)
+    lines = (across | down) & (1 - crossed) & (1 - along)
+    return (lines | _debris(inked & (1 - lines), lines, 2 * _thickness(across, 0) + 3)).astype(bool)
+
+
+def _debris(rest: np.ndarray, lines: np.ndarray, flat: int) -> np.ndarray:
+    """What a jagged line leaves where it is taken away: bits of ink no higher than ``flat`` that
+    touch a line's pixels (on a form's baseline they would read as decimal points)."""
+    debris = np.zeros_like(rest)
+    if not lines.any():
+        return debris
+    near = _spread(lines, 3, 3, grow=True)
+    labels, _ = ndimage.label(rest, structure=np.ones((3, 3), bool))
+    for number, (rows, cols) in enumerate(ndimage.find_objects(labels), 1):
+        if rows.stop - rows.start <= flat:
+            piece = labels[rows, cols] == number
+            if (piece & (near[rows, cols] > 0)).any():
+                debris[rows, cols] |= piece
+    return debris
+
+
+def _along(lines: np.ndarray, inked: np.ndarray, axis: int) -> np.ndarray:
+    """A stroke lying along a line (a 2's base written on it): where the ink is over twice as thick
+    as the line (a jagged scan's steps are not), for over twice that length."""
+    if not lines.any():
+        return lines
+    size = 2 * _thickness(lines, axis) + 3
+    thicker = lines & (_opened(inked, size, 1) if axis == 0 else _opened(inked, 1, size))
+    return _opened(thicker, 1, size) if axis == 0 else _opened(thicker, size, 1)
+
+
+def _thickness(lines: np.ndarray, axis: int) -> int:
+    """The lines' thickness: the median length (nearest rank) of their runs of pixels across them
+    (down the columns for ``axis`` 0, along the rows for 1)."""
+    edges = np.diff(np.pad(lines.astype(np.int8), [(1, 1) if a == axis else (0, 0) for a in (0, 1)]), axis=axis)
+    if axis == 0:
+        edges = edges.T  # column by column, so each run's start comes just before its end
+    starts, ends = np.nonzero(edges == 1)[1], np.nonzero(edges == -1)[1]
+    if not starts.size:
+        return 0
+    return int(np.sort(ends - starts)[(starts.size - 1) // 2])
+
+
+def _ink_height(inked: np.ndarray) -> int:
+    """How high the writing is: the rows from the 1st to the 99th percentile of its inked pixels
+    (nearest rank), so that a scanner's specks above and below do not count."""
+    rows = np.nonzero(inked)[0]  # in order: row by row
+    if not rows.size:
+        return 0
+    return int(rows[(rows.size - 1) * 99 // 100] - rows[(rows.size - 1) // 100] + 1)
+
+
+def _form_walls(inked: np.ndarray, across: np.ndarray, tall: int) -> np.ndarray:
+    """A form's vertical lines (see ``_printed_lines``): thin straight vertical runs at least a
+    quarter of the ink's height, each meeting a horizontal line (``across``) with both ends, or with
+    one end and under half the ink's height; two at least (a box has two sides)."""
+    walls = np.zeros_like(inked)
+    if not across.any():
+        return walls
+    runs = _opened(inked, max(5, tall // 4) | 1, 1)
+    near = _spread(across, 3, 3, grow=True)  # a line's pixels and the ones touching them
+    labels, _ = ndimage.label(runs, structure=np.ones((3, 3), bool))
+    found = []
+    for number, (rows, cols) in enumerate(ndimage.find_objects(labels), 1):
+        top, bottom = bool(near[rows.start, cols].any()), bool(near[rows.stop - 1, cols].any())
+        if (top and bottom) or ((top or bottom) and rows.stop - rows.start < tall / 2):
+            found.append(number)
+    if len(found) >= 2:
+        walls = np.isin(labels, found).astype(np.uint8)
+    return walls

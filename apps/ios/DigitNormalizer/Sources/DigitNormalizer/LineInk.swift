@@ -1,8 +1,8 @@
 import Foundation
 
 /// The ink of a line of handwriting, as Python's `predict.numbers.line_ink` finds it: either polarity
-/// or a transparent canvas, the paper's uneven light flattened (a shadow is not ink), ruled lines
-/// removed, and the ink's pieces with 8-connectivity. Written by hand on arrays because there is no
+/// or a transparent canvas, the paper's uneven light flattened (a shadow is not ink), printed lines
+/// (ruled paper, a form's boxes) removed, and the ink's pieces with 8-connectivity. Written by hand on arrays because there is no
 /// image library on Linux; each filter follows SciPy's `ndimage` (its boundary rule and its order of
 /// float operations) so that both readers see the same pixels.
 enum LineInk {
@@ -43,7 +43,7 @@ enum LineInk {
         let floor = DigitNormalizer.noiseFraction * strong
         let scale = max(strong, Float(1e-6))
         ink.pixels = ink.pixels.map { $0 >= floor ? min($0 / scale, 1) : 0 }
-        let lines = ruledLines(ink.pixels.map { $0 > 0 }, width: width, height: height)
+        let lines = printedLines(ink.pixels.map { $0 > 0 }, width: width, height: height)
         for i in ink.pixels.indices where lines[i] { ink.pixels[i] = 0 }
         return ink
     }
@@ -154,7 +154,7 @@ enum LineInk {
         return spread(inDesk, width: width, height: height, rows: grow, columns: grow, erode: false)
     }
 
-    // MARK: Ruled lines
+    // MARK: Printed lines
 
     /// Binary erosion (all of the window) or dilation (any of it) by a centred run of `size` pixels,
     /// outside the image counting as no ink, as SciPy's defaults do.
@@ -199,22 +199,114 @@ enum LineInk {
         return spread(dilated, width: width, height: height, rows: rows, columns: columns, erode: true)
     }
 
-    /// Pixels of thin straight lines across nearly all of the image (ruled or squared paper, a form's
-    /// rule): not shorter ones (a 1 or a 7's bar in a tightly cropped number, drawn with a fine pen);
-    /// a thick bar is a stroke, not a printed rule; where a stroke crosses a rule, the rule's pixels
-    /// between the stroke's two sides stay ink.
-    static func ruledLines(_ mask: [Bool], width: Int, height: Int) -> [Bool] {
-        var across = opened(mask, width: width, height: height, rows: 1, columns: max(9, width * 9 / 10) | 1)
+    /// Pixels of printed lines (Python's `_printed_lines`): ruled or squared paper's lines across nearly
+    /// all of the image, and a form's lines around the writing (an underline, a box, a comb of boxes).
+    /// A form's horizontal line is thin, straight and at least half again as long as the ink is high;
+    /// its vertical lines meet its horizontal lines with both ends, or with one end and under half the
+    /// ink's height (a comb's ticks). A thick bar is a stroke; where a stroke crosses a line or lies
+    /// along it, the line's pixels there stay ink; the bits a jagged line leaves on it go with it.
+    static func printedLines(_ mask: [Bool], width: Int, height: Int) -> [Bool] {
+        let tall = inkHeight(mask, width: width)
+        let thickest = max(5, (tall / 10) | 1)
+        var across = opened(mask, width: width, height: height, rows: 1,
+                            columns: max(9, min(width * 9 / 10, 3 * tall / 2)) | 1)
         var down = opened(mask, width: width, height: height, rows: max(9, height * 9 / 10) | 1, columns: 1)
-        let thick = opened(zip(across, down).map { $0 || $1 }, width: width, height: height, rows: 5, columns: 5)
+        let thick = opened(zip(across, down).map { $0 || $1 }, width: width, height: height, rows: thickest, columns: thickest)
         across = zip(across, thick).map { $0 && !$1 }
         down = zip(down, thick).map { $0 && !$1 }
+        let walls = formWalls(mask.indices.map { mask[$0] && !thick[$0] && !across[$0] }, across: across,
+                              width: width, height: height, tall: tall)
+        down = zip(down, walls).map { $0 || $1 }
         let rest = mask.indices.map { mask[$0] && !across[$0] && !down[$0] }
         let bridgedAcross = closed(rest, width: width, height: height, rows: 5, columns: 1)
         let bridgedDown = closed(rest, width: width, height: height, rows: 1, columns: 5)
-        return mask.indices.map { i in
+        let alongAcross = along(across, inked: mask.indices.map { mask[$0] && !down[$0] }, width: width, height: height, down: true)
+        let alongDown = along(down, inked: mask.indices.map { mask[$0] && !across[$0] }, width: width, height: height, down: false)
+        let lines = mask.indices.map { i in
             (across[i] || down[i]) && !((bridgedAcross[i] && across[i]) || (bridgedDown[i] && down[i]))
+                && !alongAcross[i] && !alongDown[i]
         }
+        let bits = debris(mask.indices.map { mask[$0] && !lines[$0] }, lines: lines, width: width, height: height,
+                          flat: 2 * thickness(across, width: width, height: height, down: true) + 3)
+        return zip(lines, bits).map { $0 || $1 }
+    }
+
+    /// How high the writing is: the rows from the 1st to the 99th percentile of its inked pixels
+    /// (nearest rank), so that a scanner's specks above and below do not count.
+    static func inkHeight(_ mask: [Bool], width: Int) -> Int {
+        let rows = mask.indices.filter { mask[$0] }.map { $0 / width }
+        guard !rows.isEmpty else { return 0 }
+        return rows[(rows.count - 1) * 99 / 100] - rows[(rows.count - 1) / 100] + 1
+    }
+
+    /// A form's vertical lines: thin straight vertical runs at least a quarter of the ink's height,
+    /// each meeting a horizontal line with both ends, or with one end and under half the ink's
+    /// height; two at least.
+    static func formWalls(_ inked: [Bool], across: [Bool], width: Int, height: Int, tall: Int) -> [Bool] {
+        var walls = [Bool](repeating: false, count: inked.count)
+        guard across.contains(true) else { return walls }
+        let runs = opened(inked, width: width, height: height, rows: max(5, tall / 4) | 1, columns: 1)
+        let near = spread(across, width: width, height: height, rows: 3, columns: 3, erode: false)
+        let (labels, boxes) = components(runs, width: width, height: height)
+        var found = Set<Int>()
+        for (index, box) in boxes.enumerated() {
+            let top = (box.left..<box.right).contains { near[box.top * width + $0] }
+            let bottom = (box.left..<box.right).contains { near[(box.bottom - 1) * width + $0] }
+            if (top && bottom) || ((top || bottom) && Double(box.bottom - box.top) < Double(tall) / 2) {
+                found.insert(index + 1)
+            }
+        }
+        if found.count >= 2 {
+            walls = labels.map { found.contains($0) }
+        }
+        return walls
+    }
+
+    /// A stroke lying along a line: where the ink is over twice as thick as the line, for over twice
+    /// that length (`down`: the lines run across, their thickness is measured down the columns).
+    static func along(_ lines: [Bool], inked: [Bool], width: Int, height: Int, down: Bool) -> [Bool] {
+        guard lines.contains(true) else { return lines }
+        let size = 2 * thickness(lines, width: width, height: height, down: down) + 3
+        let thicker = zip(lines, opened(inked, width: width, height: height, rows: down ? size : 1,
+                                        columns: down ? 1 : size)).map { $0 && $1 }
+        return opened(thicker, width: width, height: height, rows: down ? 1 : size, columns: down ? size : 1)
+    }
+
+    /// The lines' thickness: the median length (nearest rank) of their runs of pixels down the columns
+    /// (`down`) or along the rows.
+    static func thickness(_ lines: [Bool], width: Int, height: Int, down: Bool) -> Int {
+        var lengths: [Int] = []
+        for outer in 0..<(down ? width : height) {
+            var run = 0
+            for inner in 0..<(down ? height : width) {
+                if lines[down ? inner * width + outer : outer * width + inner] {
+                    run += 1
+                } else if run > 0 {
+                    lengths.append(run)
+                    run = 0
+                }
+            }
+            if run > 0 { lengths.append(run) }
+        }
+        guard !lengths.isEmpty else { return 0 }
+        return lengths.sorted()[(lengths.count - 1) / 2]
+    }
+
+    /// What a jagged line leaves where it is taken away: bits of ink no higher than `flat` that touch
+    /// a line's pixels.
+    static func debris(_ rest: [Bool], lines: [Bool], width: Int, height: Int, flat: Int) -> [Bool] {
+        var bits = [Bool](repeating: false, count: rest.count)
+        guard lines.contains(true) else { return bits }
+        let near = spread(lines, width: width, height: height, rows: 3, columns: 3, erode: false)
+        let (labels, boxes) = components(rest, width: width, height: height)
+        for (index, box) in boxes.enumerated() where box.bottom - box.top <= flat {
+            let pixels = (box.top..<box.bottom).flatMap { y in (box.left..<box.right).map { y * width + $0 } }
+                .filter { labels[$0] == index + 1 }
+            if pixels.contains(where: { near[$0] }) {
+                for i in pixels { bits[i] = true }
+            }
+        }
+        return bits
     }
 
     // MARK: Pieces

@@ -113,6 +113,25 @@ final class NumberReaderTests: XCTestCase {
         XCTAssertEqual(try read(wooden).number, "00")
     }
 
+    func testAFormsBoxesAreNotInk() throws {
+        // Two digits in a comb of two boxes (walls at x 55, 125 and 195, lines at y 18 and 82), and
+        // the same on a line with a comb's short ticks: the walls would read as 1s.
+        let walls = [55, 125, 195]
+        let comb = try read(page { y, x in
+            let line = (y == 18 || y == 19 || y == 82 || y == 83) && x >= 55 && x < 197
+            return line || (y >= 18 && y < 84 && walls.contains { x == $0 || x == $0 + 1 })
+                || ring(y, x, cx: 90) || ring(y, x, cx: 160)
+        })
+        XCTAssertEqual(comb.number, "00")
+        XCTAssertEqual(comb.digits.map(\.box.x), [75, 145])
+        let ticks = try read(page { y, x in
+            let line = (y == 82 || y == 83) && x >= 55 && x < 197
+            return line || (y >= 62 && y < 84 && walls.contains { x == $0 || x == $0 + 1 })
+                || ring(y, x, cx: 90) || ring(y, x, cx: 160)
+        })
+        XCTAssertEqual(ticks.number, "00")
+    }
+
     func testASmallNumberInALargePhotoIsLookedAtCloser() throws {
         let small = page { y, x in ring(y, x, cx: 115, rx: 8, ry: 12) || ring(y, x, cx: 145, rx: 8, ry: 12) }
         let big = try read(page { y, x in ring(y, x, cx: 90) || ring(y, x, cx: 160) })
