@@ -21,7 +21,9 @@ those pen digits (no real photos or scans are in this repository):
 
 For each kind: whole-number accuracy (and on 2-6 digits, the target's range), digit accuracy (1 -
 edit distance / length), segmentation errors (digits missed or extra, as a share of digits), the
-share answered "sure", how often a sure number is wrong, and the time per number.
+share answered "sure", how often a sure number is wrong, and the time per number. The numbers are
+written without a decimal point: a speck read as one makes the number wrong and counts as an extra
+piece.
 
     python benchmarks/read_numbers.py runs/first               # 200 numbers of each kind
     python benchmarks/read_numbers.py runs/first --count 50 --save-examples examples/
@@ -226,7 +228,7 @@ def measure(model, by, kind: str, count: int, seed: int, save: Path | None) -> d
         started = time.perf_counter()
         try:
             answer = read_number(model, image)
-            digits, sure = answer.number.replace(".", ""), answer.verdict == "sure"
+            digits, sure = answer.number, answer.verdict == "sure"  # a point read where none was written is wrong
         except NormalizeError:  # refused (too many candidate digits): no number read
             digits, sure = "", False
         seconds = time.perf_counter() - started

@@ -41,6 +41,7 @@ JOIN_GAP = 0.1  # and stand at most this many line heights apart (parts of one d
 JOIN_DOUBT = 1.0  # a join that reads surer than its parts apart by less than this (log) is a guess
 POINT = "."
 SPECK = 0.2  # a piece lower and narrower than this share of the line's height is a speck or a point
+SPECKLED = 2  # with this many other specks about (a scan's noise), a point may be one of them: not "sure"
 SHORT = 0.4  # a piece lower than this, with no other piece close by, is no digit (a page's edge, a dash)
 LOW = 0.6  # a digit lower than this share of the line's height may be a piece of one (a 1's flag): never "sure"
 SURE_DIGIT = 0.97  # a digit of a number is "sure" from this probability (alone, from 0.9): a number needs all of its digits right
@@ -306,7 +307,8 @@ def _read_line(classifier: Classifier, image: Image.Image) -> NumberAnswer:
     units = [part for unit in units for part in reader.split(unit)]
     digits = _best_segmentation(reader, units)
     points = [s for s in small if _is_point(s, digits, height)]
-    return NumberAnswer.of(_answers(reader, digits, points, scale), full)
+    speckled = len(small) - len(points) >= SPECKLED
+    return NumberAnswer.of(_answers(reader, digits, points, scale, speckled), full)
 
 
 def _best_segmentation(reader: _Reader, units: list[Piece]) -> list[Piece]:
@@ -347,11 +349,12 @@ def _best_segmentation(reader: _Reader, units: list[Piece]) -> list[Piece]:
     return chosen[::-1]
 
 
-def _answers(reader: _Reader, digits: list[Piece], points: list[Piece], scale) -> list[DigitRead]:
+def _answers(reader: _Reader, digits: list[Piece], points: list[Piece], scale, speckled: bool) -> list[DigitRead]:
     """The model's answer for each digit, in one batch, and the points, left to right. A digit cut
     from touching ink is never "sure": its edge was a guess, however sure the model is of its shape;
     nor is a digit far lower than the line's others, which may be a piece of one, nor one under
-    ``SURE_DIGIT``: a number is right only when all of its digits are."""
+    ``SURE_DIGIT``: a number is right only when all of its digits are. A point among specks
+    (``speckled``) is "not sure": it may be one of them."""
     def box(top, bottom, left, right):
         return (round(left * scale[0]), round(top * scale[1]), max(1, round((right - left) * scale[0])),
                 max(1, round((bottom - top) * scale[1])))
@@ -370,7 +373,7 @@ def _answers(reader: _Reader, digits: list[Piece], points: list[Piece], scale) -
         said = "not sure" if doubt and answer.verdict == "sure" else answer.verdict
         out.append((piece.left, DigitRead(answer.label, answer.confidence, said, where, answer.probabilities, seen)))
     for p in points:
-        out.append((p.left, DigitRead(POINT, 1.0, "point", box(p.top, p.bottom, p.left, p.right))))
+        out.append((p.left, DigitRead(POINT, 1.0, "not sure" if speckled else "point", box(p.top, p.bottom, p.left, p.right))))
     return [d for _, d in sorted(out, key=lambda item: item[0])]
 
 

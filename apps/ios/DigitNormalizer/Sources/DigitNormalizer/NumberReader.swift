@@ -13,6 +13,7 @@ public enum NumberReader {
     static let joinGap = 0.1  // and stand at most this many line heights apart
     static let joinDoubt = 1.0  // a close call between one digit and two (log probability) is a guess
     static let speck = 0.2  // a piece lower and narrower than this share of the line is a speck or a point
+    static let speckled = 2  // with this many other specks about (a scan's noise), a point may be one of them: not "sure"
     static let low = 0.6  // a digit lower than this share of the line may be a piece of one (a 1's flag): never "sure"
     static let sureDigit = 0.97  // a digit of a number is "sure" from this probability (alone, from 0.9)
     static let short = 0.4  // a piece lower than this, with no other piece close by, is no digit (a page's edge)
@@ -138,7 +139,8 @@ public enum NumberReader {
         units = units.flatMap { reader.split($0) }
         let digits = bestSegmentation(reader, units)
         let points = small.filter { isPoint($0, digits: digits, lineHeight: lineHeight) }
-        return Reading(answers(reader, digits: digits, points: points, labels: labels, scale: scale))
+        return Reading(answers(reader, digits: digits, points: points, labels: labels, scale: scale,
+                               speckled: small.count - points.count >= speckled))
     }
 
     static func lineHeight(_ pieces: [Piece]) -> Double {
@@ -258,9 +260,9 @@ public enum NumberReader {
     /// The model's answer for each digit, and the points, left to right. A digit whose edge was a
     /// guess is never "sure", however sure the model is of its shape; nor is a digit far lower than the
     /// line's others, which may be a piece of one, nor one under `sureDigit`: a number is right only
-    /// when all of its digits are.
+    /// when all of its digits are. A point among specks (`speckled`) is "not sure": it may be one of them.
     static func answers(_ reader: PieceReader, digits: [Piece], points: [Piece], labels: [String],
-                        scale: (Double, Double)) -> [Digit] {
+                        scale: (Double, Double), speckled: Bool) -> [Digit] {
         func box(_ top: Int, _ bottom: Int, _ left: Int, _ right: Int) -> Box {
             func round(_ v: Double) -> Int { Int(v.rounded(.toNearestOrEven)) }
             return Box(x: round(Double(left) * scale.0), y: round(Double(top) * scale.1),
@@ -280,7 +282,8 @@ public enum NumberReader {
                                           probabilities: probabilities, input: seen)))
         }
         for p in points {
-            out.append((p.left, Digit(label: point, confidence: 1, verdict: "point", box: box(p.top, p.bottom, p.left, p.right),
+            out.append((p.left, Digit(label: point, confidence: 1, verdict: speckled ? "not sure" : "point",
+                                      box: box(p.top, p.bottom, p.left, p.right),
                                       probabilities: nil, input: nil)))
         }
         return stableSorted(out) { Double($0.left) }.map(\.digit)

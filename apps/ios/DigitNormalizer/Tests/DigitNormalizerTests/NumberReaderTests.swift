@@ -76,6 +76,14 @@ final class NumberReaderTests: XCTestCase {
         XCTAssertEqual(reading.number, "0.0")
         XCTAssertEqual(reading.digits[1].verdict, "point")
         XCTAssertEqual(reading.verdict, "sure")
+        // Among two or more specks (a scan's noise), the point may be one of them: read, not sure.
+        let speckled = try read(page { y, x in
+            ring(y, x, cx: 60) || ring(y, x, cx: 120) || (y >= 67 && y < 75 && x >= 86 && x < 94)
+                || (y >= 10 && y < 12 && (x >= 200 && x < 202 || x >= 230 && x < 232))
+        })
+        XCTAssertEqual(speckled.number, "0.0")
+        XCTAssertEqual(speckled.digits[1].verdict, "not sure")
+        XCTAssertEqual(speckled.unsure, [1])
     }
 
     func testAShortMarkAwayFromTheDigitsIsNotADigit() throws {
