@@ -138,7 +138,8 @@ def _printed_lines(mask: np.ndarray) -> np.ndarray:
     lines with both ends (a box's sides, a comb's walls) or, under half the ink's height, with one (a
     comb's ticks): a 1 standing on an underline meets it with one end and is taller. Where a stroke
     crosses a line, the line's pixels between the stroke's two sides stay ink, so the stroke is not
-    cut in two."""
+    cut in two, and where one lies along a line (``_along``) its ink stays; the bits a jagged line
+    leaves touching it go with it (``_debris``)."""
     height, width = mask.shape
     inked = mask.astype(np.uint8)
     tall = _ink_height(inked)
