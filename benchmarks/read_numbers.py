@@ -3,7 +3,7 @@
 Each number is written by one of digitkit's six held-out pen writers (data.handwriting.pendigits:
 BENCHMARK_WRITERS, never trained on or tuned with), digit by digit in that writer's own hand,
 spaced as people space digits (apart, close, touching, slightly overlapping), with one pen per
-number (from a fine pen to a marker). Three kinds, and three more on request, all SYNTHESIZED from
+number (from a fine pen to a marker). Three kinds, and four more on request, all SYNTHESIZED from
 those pen digits (no real photos or scans are in this repository):
 
 - drawn: dark ink on a white canvas, as the drawing page saves it;
@@ -18,6 +18,7 @@ those pen digits (no real photos or scans are in this repository):
 - form and form-scan (``--kinds form form-scan``): the number written into a form's field, a digit
   a box, with its printed lines (a line under it, a box round it, a comb of boxes, or a comb's
   ticks), drawn as the drawing page saves it, or scanned as above.
+- underlined (``--kinds underlined``): the drawing with a line drawn by hand under the number.
 
 For each kind: whole-number accuracy (and on 2-6 digits, the target's range), digit accuracy (1 -
 edit distance / length), segmentation errors (digits missed or extra, as a share of digits), the
@@ -135,6 +136,20 @@ def as_drawing(ink: np.ndarray, rng) -> Image.Image:
     return Image.fromarray((255 - 238 * np.clip(ink, 0, 1)).astype(np.uint8))
 
 
+def as_underlined(ink: np.ndarray, rng) -> Image.Image:
+    """The drawing with a line drawn by hand under the number (with the number's pen, waving a little,
+    0.05-0.2 digit heights below its lowest ink), as people underline an amount."""
+    rows, cols = np.flatnonzero((ink > 0.2).any(1)), np.flatnonzero((ink > 0.2).any(0))
+    y = rows[-1] + HEIGHT * rng.uniform(0.05, 0.2)
+    phase, period = rng.uniform(0, 2 * math.pi), rng.uniform(20, 60)
+    points = [(float(x), y + 4 * math.sin(x / period + phase)) for x in range(int(cols[0]) - 5, int(cols[-1]) + 6, 4)]
+    canvas = np.zeros((ink.shape[0] + HEIGHT // 2, ink.shape[1]), np.float32)
+    canvas[: ink.shape[0]] = ink
+    line = Image.new("L", (canvas.shape[1], canvas.shape[0]), 0)
+    ImageDraw.Draw(line).line(points, fill=255, width=max(2, round(HEIGHT * rng.uniform(0.04, 0.1))))
+    return as_drawing(np.maximum(canvas, np.asarray(line, np.float32) / 255), rng)
+
+
 def as_photo(ink: np.ndarray, rng) -> Image.Image:
     big = np.asarray(Image.fromarray(ink.astype(np.float32), "F").resize((ink.shape[1] * 3, ink.shape[0] * 3)))
     h, w = big.shape
@@ -206,7 +221,8 @@ def as_page_photo(ink: np.ndarray, rng) -> Image.Image:
 
 
 KINDS = {"drawn": as_drawing, "photo": as_photo, "scan": as_scan, "page": as_page_photo,
-         "form": as_drawing, "form-scan": as_scan}  # the form kinds write into a form's field (form_number)
+         "form": as_drawing, "form-scan": as_scan,  # the form kinds write into a form's field (form_number)
+         "underlined": as_underlined}
 TARGET_KINDS = ["drawn", "photo", "scan"]  # what the issue's targets are set on (and the default)
 
 
@@ -259,7 +275,7 @@ def main() -> None:
                         help="whose digits: the held-out writers (the figures), or the training writers (to tune on)")
     parser.add_argument("--kinds", nargs="+", choices=list(KINDS), default=TARGET_KINDS,
                         help="which images (default: drawn photo scan; page: a sheet on a desk, photographed from further away; "
-                             "form, form-scan: written into a form's field)")
+                             "form, form-scan: written into a form's field; underlined: a line drawn under it)")
     parser.add_argument("--save-examples", metavar="DIR", help="write the first twelve images of each kind here")
     parser.add_argument("--sure-digit", type=float, default=numbers.SURE_DIGIT,
                         help="the probability from which a digit of a number is sure (to weigh the bar; default: the reader's)")

@@ -9,7 +9,7 @@ import json
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
-from PIL import Image
+from PIL import Image, ImageDraw
 from scipy import ndimage
 
 from digitkit.cli import main
@@ -232,6 +232,18 @@ def test_a_digit_standing_on_an_underline_stays(model, well_read):
     grey[bottom - 1 : bottom + 1, 10:-10] = np.minimum(grey[bottom - 1 : bottom + 1, 10:-10], 90)
     answer = read_number(model, Image.fromarray(grey))
     assert answer.number == "127", answer.number
+
+
+def test_a_wavy_line_drawn_under_the_number_is_not_a_digit(model, well_read):
+    """A hand-drawn underline (not straight enough to be a printed line) is flatter than any digit
+    and wider than two side by side: dropped, not joined to the digits above it."""
+    image, spans = compose([well_read[2][0], well_read[0][1], well_read[4][0], well_read[7][0]], gap=30)
+    bottom = int(np.flatnonzero((np.asarray(image) < 128).any(1))[-1])
+    drawn = image.copy()
+    points = [(x, bottom + 10 + 4 * np.sin(x / 25)) for x in range(spans[0][0] - 10, spans[-1][1] + 10, 4)]
+    ImageDraw.Draw(drawn).line(points, fill=20, width=5)
+    assert read_number(model, image).number == "2047"
+    assert read_number(model, drawn).number == "2047"
 
 
 def test_a_stroke_written_along_a_line_is_not_cut_in_two():

@@ -43,6 +43,7 @@ POINT = "."
 SPECK = 0.2  # a piece lower and narrower than this share of the line's height is a speck or a point
 SPECKLED = 2  # with this many other specks about (a scan's noise), a point may be one of them: not "sure"
 SHORT = 0.4  # a piece lower than this, with no other piece close by, is no digit (a page's edge, a dash)
+LINE = 1.5  # lower than SHORT and wider than this many line heights: a line drawn under or through the number
 LOW = 0.6  # a digit lower than this share of the line's height may be a piece of one (a 1's flag): never "sure"
 SURE_DIGIT = 0.97  # a digit of a number is "sure" from this probability (alone, from 0.9): a number needs all of its digits right
 SPLIT_FROM = 1.0  # a piece wider than this many line heights may be touching digits
@@ -149,6 +150,12 @@ def _group(pieces: list[Piece]) -> list[Piece]:
             if merged:
                 break
     return sorted(groups, key=lambda g: (g.left + g.right) / 2)
+
+
+def _is_drawn_line(piece: Piece, height: float) -> bool:
+    """A hand-drawn line under or through the number (not straight enough to be a printed one):
+    flatter than any digit and wider than two of them side by side."""
+    return piece.height < SHORT * height and piece.width > LINE * height
 
 
 def _has_neighbour(unit: Piece, units: list[Piece], height: float) -> bool:
@@ -293,7 +300,7 @@ def _read_line(classifier: Classifier, image: Image.Image) -> NumberAnswer:
     height = _line_height(pieces)
     is_small = [p.height < SPECK * height and p.width < SPECK * height for p in pieces]
     small = [p for p, tiny in zip(pieces, is_small) if tiny]
-    large = [p for p, tiny in zip(pieces, is_small) if not tiny]
+    large = [p for p, tiny in zip(pieces, is_small) if not tiny and not _is_drawn_line(p, height)]
     # Joining and the neighbour search are quadratic in the pieces: far more than a number's digits
     # can be made of is refused first.
     units = large

@@ -17,6 +17,7 @@ public enum NumberReader {
     static let low = 0.6  // a digit lower than this share of the line may be a piece of one (a 1's flag): never "sure"
     static let sureDigit = 0.97  // a digit of a number is "sure" from this probability (alone, from 0.9)
     static let short = 0.4  // a piece lower than this, with no other piece close by, is no digit (a page's edge)
+    static let line = 1.5  // lower than `short` and wider than this many line heights: a line drawn under or through the number
     static let splitFrom = 1.0  // a piece wider than this many line heights may be touching digits
     static let mustSplit = 1.7  // wider than this, it is
     static let cuts = 6  // a piece that may be touching digits is tried at this many of its faintest columns
@@ -124,7 +125,10 @@ public enum NumberReader {
         let lineHeight = Self.lineHeight(pieces)
         let isSmall = pieces.map { Double($0.height) < speck * lineHeight && Double($0.width) < speck * lineHeight }
         let small = zip(pieces, isSmall).filter { $0.1 }.map(\.0)
-        let large = zip(pieces, isSmall).filter { !$0.1 }.map(\.0)
+        // A hand-drawn line under or through the number: flatter than any digit, wider than two.
+        let large = zip(pieces, isSmall).filter {
+            !$0.1 && !(Double($0.0.height) < short * lineHeight && Double($0.0.width) > line * lineHeight)
+        }.map(\.0)
         // Joining and the neighbour search are quadratic in the pieces: far more than a number's digits
         // can be made of is refused first.
         var units = large

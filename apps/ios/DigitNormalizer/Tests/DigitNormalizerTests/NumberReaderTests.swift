@@ -140,6 +140,16 @@ final class NumberReaderTests: XCTestCase {
         XCTAssertEqual(ticks.number, "00")
     }
 
+    func testAWavyLineDrawnUnderTheNumberIsNotADigit() throws {
+        // A hand-drawn underline 3 px thick, 150 px wide, waving 2 px: not straight enough to be a
+        // printed line, flatter than a digit and wider than two.
+        let reading = try read(page { y, x in
+            let wave = 88 + 2 * sin(Double(x) / 10)
+            return (x >= 40 && x < 190 && abs(Double(y) - wave) < 1.5) || ring(y, x, cx: 90) || ring(y, x, cx: 160)
+        })
+        XCTAssertEqual(reading.number, "00")
+    }
+
     func testASmallNumberInALargePhotoIsLookedAtCloser() throws {
         let small = page { y, x in ring(y, x, cx: 115, rx: 8, ry: 12) || ring(y, x, cx: 145, rx: 8, ry: 12) }
         let big = try read(page { y, x in ring(y, x, cx: 90) || ring(y, x, cx: 160) })
