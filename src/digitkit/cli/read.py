@@ -26,7 +26,7 @@ class Read(Command):
     @staticmethod
     def run(args) -> int:
         from digitkit.predict import labelled_inputs, load_model, model_and_images
-        from digitkit.predict.numbers import expected_numbers, read_number_files
+        from digitkit.predict.number_files import expected_numbers, read_number_files
         from digitkit.ui import console
 
         model, images = model_and_images(args.inputs)

@@ -19,10 +19,8 @@ choice of cuts are digitkit's own, since no library segments a line of handwritt
 
 from __future__ import annotations
 
-import csv
 import math
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 from PIL import Image
@@ -32,7 +30,6 @@ from digitkit.classifier import Classifier
 from digitkit.data.normalize import BlankImage, NormalizeError, fit_digit, load_image
 from digitkit.predict.answer import Answer
 from digitkit.predict.ink import line_ink
-from digitkit.predict.files import load_file
 
 MAX_DIGITS = 32  # more candidate digits than this is not a number (printed text, noise)
 MAX_PARTS = 3  # a digit is drawn in at most this many pieces (a 4's two strokes, a 5's flag, a broken loop)
@@ -382,27 +379,3 @@ def _answers(reader: _Reader, digits: list[Piece], points: list[Piece], scale, s
     for p in points:
         out.append((p.left, DigitRead(POINT, 1.0, "not sure" if speckled else "point", box(p.top, p.bottom, p.left, p.right))))
     return [d for _, d in sorted(out, key=lambda item: item[0])]
-
-
-def read_number_files(classifier: Classifier, paths: list[Path]) -> list[NumberAnswer | str]:
-    """One answer per file, in order, or the reason (a string) that file alone could not be read."""
-    out: list[NumberAnswer | str] = []
-    for path in paths:
-        try:
-            out.append(read_number(classifier, load_file(path)))
-        except NormalizeError as err:
-            out.append(str(err))
-    return out
-
-
-def expected_numbers(paths: list[Path]) -> dict[Path, str]:
-    """{image path: number} from the ``numbers.csv`` (``file,number``) beside labelled images."""
-    expected = {}
-    for folder in sorted({Path(p).parent for p in paths}):
-        table = folder / "numbers.csv"
-        if table.is_file():
-            with open(table, newline="") as rows:
-                for row in csv.DictReader(rows):
-                    if row.get("file") and row.get("number") is not None:
-                        expected[(folder / row["file"]).resolve()] = row["number"].strip()
-    return expected
