@@ -15,9 +15,9 @@ those pen digits (no real photos or scans are in this repository):
   (jagged), with scanner specks;
 - page (``--kinds page``, not in the issue's targets): the sheet photographed from further away,
   the number in its middle and the desk around it (a 3-megapixel JPEG);
-- form and form-scan (``--kinds form form-scan``): the number written into a form's field, a digit
-  a box, with its printed lines (a line under it, a box round it, a comb of boxes, or a comb's
-  ticks), drawn as the drawing page saves it, or scanned as above.
+- form, form-scan and form-photo (``--kinds form form-scan form-photo``): the number written into
+  a form's field, a digit a box, with its printed lines (a line under it, a box round it, a comb of
+  boxes, or a comb's ticks), drawn as the drawing page saves it, or scanned or photographed as above.
 - underlined (``--kinds underlined``): the drawing with a line drawn by hand under the number.
 
 For each kind: whole-number accuracy (and on 2-6 digits, the target's range), digit accuracy (1 -
@@ -221,7 +221,7 @@ def as_page_photo(ink: np.ndarray, rng) -> Image.Image:
 
 
 KINDS = {"drawn": as_drawing, "photo": as_photo, "scan": as_scan, "page": as_page_photo,
-         "form": as_drawing, "form-scan": as_scan,  # the form kinds write into a form's field (form_number)
+         "form": as_drawing, "form-scan": as_scan, "form-photo": as_photo,  # into a form's field (form_number)
          "underlined": as_underlined}
 TARGET_KINDS = ["drawn", "photo", "scan"]  # what the targets are set on (and the default)
 
@@ -275,7 +275,7 @@ def main() -> None:
                         help="whose digits: the held-out writers (the figures), or the training writers (to tune on)")
     parser.add_argument("--kinds", nargs="+", choices=list(KINDS), default=TARGET_KINDS,
                         help="which images (default: drawn photo scan; page: a sheet on a desk, photographed from further away; "
-                             "form, form-scan: written into a form's field; underlined: a line drawn under it)")
+                             "form, form-scan, form-photo: written into a form's field; underlined: a line drawn under it)")
     parser.add_argument("--save-examples", metavar="DIR", help="write the first twelve images of each kind here")
     parser.add_argument("--sure-digit", type=float, default=numbers.SURE_DIGIT,
                         help="the probability from which a digit of a number is sure (to weigh the bar; default: the reader's)")

@@ -224,6 +224,19 @@ def test_a_number_written_in_a_form_s_field_is_read_without_its_lines(model, wel
     assert read_number(model, Image.fromarray(np.asarray(image))).number == "2047"  # the same without
 
 
+@pytest.mark.parametrize("angle", [-6, 4])
+def test_a_form_photographed_turned_a_few_degrees_is_read_without_its_lines(model, well_read, angle):
+    """A photo is rarely square to the form: its lines are found on the ink sheared straight."""
+    image, spans = compose([well_read[2][0], well_read[0][1], well_read[4][0], well_read[7][0]], gap=30, height=160)
+    grey = np.asarray(image).copy()
+    left, right = spans[0][0] - 16, spans[-1][1] + 16
+    grey[8:10, left:right] = grey[110:112, left:right] = 90
+    for x in [left] + [(a[1] + b[0]) // 2 for a, b in zip(spans, spans[1:])] + [right]:
+        grey[8:112, x : x + 2] = 90
+    turned = Image.fromarray(grey).rotate(angle, Image.Resampling.BILINEAR, expand=True, fillcolor=250)
+    assert read_number(model, turned).number == "2047"
+
+
 def test_a_digit_standing_on_an_underline_stays(model, well_read):
     """A 1 whose foot touches the line meets it with one end only and is taller than a comb's tick."""
     image, spans = compose([well_read[1][0], well_read[2][0], well_read[7][0]], gap=30)

@@ -177,8 +177,11 @@ def numbers(per_kind: int = 30, seed: int = 1):
             shaded = np.asarray(bench.as_photo(bench.drawn_number(by, rng, 3)[0], rng).convert("RGB"), np.float32).copy()
             shaded[:, : shaded.shape[1] * 3 // 4] *= 0.5
             yield "deep shadow", Image.fromarray(shaded.astype(np.uint8))
-        form, _ = bench.form_number(by, rng, int(rng.integers(2, 6)))  # its lines drawn, or scanned (jagged)
-        yield "form", (bench.as_scan if i % 2 else bench.as_drawing)(form, rng)
+        # In a form's boxes: its lines drawn, scanned (jagged) or photographed (turned); a generator
+        # of their own, so the other kinds' images stay the ones they were.
+        forms = np.random.default_rng([seed, i])
+        form, _ = bench.form_number(by, forms, int(forms.integers(2, 6)))
+        yield "form", (bench.as_drawing, bench.as_scan, bench.as_photo)[i % 3](form, forms)
         yield "touching", bench.as_drawing(_touching(bench, by, rng), rng)
         whole, fraction = bench.drawn_number(by, rng, 2)[0], bench.drawn_number(by, rng, 2)[0]
         dot = np.zeros((whole.shape[0], int(bench.HEIGHT * 0.35)), np.float32)

@@ -5,6 +5,8 @@ filtering; the Swift port (``LineInk.swift``) does the same, step for step."""
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from PIL import Image
 from scipy import ndimage
@@ -14,6 +16,8 @@ from digitkit.data.normalize import NOISE_FRACTION, BlankImage, ink_map
 SHEET = 0.1  # "light ink" too thick for a pen over this share of a dark image is a sheet of paper on a desk
 DESK = 0.6  # darker than this share of the paper's level, a thick region reaching the image's sides is not the sheet
 WRITING = 0.25  # darker than its own level by this share of the paper's, a pixel in the "desk" is writing: a shadow
+TILT_STEPS = 20  # printed lines are looked for turned up to this many half-degree steps each way (a photo: ±10°)
+TILTED = 1.2  # a row profile this much sharper at an angle than level: the lines are turned, and sheared straight
 
 
 def line_ink(image: Image.Image) -> np.ndarray:
@@ -139,17 +143,62 @@ def _printed_lines(mask: np.ndarray) -> np.ndarray:
     comb's ticks): a 1 standing on an underline meets it with one end and is taller. Where a stroke
     crosses a line, the line's pixels between the stroke's two sides stay ink, so the stroke is not
     cut in two, and where one lies along a line (``_along``) its ink stays; the bits a jagged line
-    leaves touching it go with it (``_debris``)."""
-    height, width = mask.shape
+    leaves touching it go with it (``_debris``). In a photo turned a few degrees (``_tilt``) the
+    lines are looked for on the ink sheared straight, a row's wiggle allowed."""
     inked = mask.astype(np.uint8)
+    tilt = _tilt(inked)
+    if tilt == 0.0:
+        return _straight_lines(inked, wiggle=False)
+    rows, cols = _sheared(mask.shape, tilt)
+    straight = np.zeros((rows.max() + 1, cols.max() + 1), np.uint8)
+    straight[rows, cols] = inked
+    return _straight_lines(straight, wiggle=True)[rows, cols]
+
+
+def _tilt(inked: np.ndarray) -> float:
+    """The slope of the image's long lines: of the half-degree steps up to ``TILT_STEPS`` each way,
+    the one whose row profile (each pixel's row, sheared by that slope) is sharpest (the sum of its
+    squared counts), if that is ``TILTED`` times the level one's; else 0."""
+    ys, xs = np.nonzero(inked)
+    if not ys.size:
+        return 0.0
+    best, best_slope, level = -1, 0.0, 0
+    for step in [0] + [sign * k for k in range(1, TILT_STEPS + 1) for sign in (-1, 1)]:
+        slope = math.tan(math.radians(0.5 * step))
+        rows = ys - np.floor(xs * slope + 0.5).astype(np.int64)
+        score = int((np.bincount(rows - rows.min()).astype(np.int64) ** 2).sum())
+        level = score if step == 0 else level
+        if score > best:
+            best, best_slope = score, slope
+    return best_slope if best >= TILTED * level else 0.0
+
+
+def _sheared(shape: tuple[int, int], slope: float) -> tuple[np.ndarray, np.ndarray]:
+    """Where each pixel goes when the image is sheared straight: each column moved up by its share
+    of the slope (lines across come level), then each row along by its share (lines down come
+    upright); whole pixels, so the way back is exact. (rows, columns), each the image's shape."""
+    height, width = shape
+    down = np.floor(np.arange(width) * slope + 0.5).astype(np.int64)
+    rows = np.arange(height)[:, None] - down[None, :]
+    rows -= rows.min()
+    along = np.floor(np.arange(rows.max() + 1) * slope + 0.5).astype(np.int64)
+    cols = np.arange(width)[None, :] + along[rows]
+    return rows, cols - cols.min()
+
+
+def _straight_lines(inked: np.ndarray, wiggle: bool) -> np.ndarray:
+    """``_printed_lines`` along the rows and columns; ``wiggle``: a line may step by a row (or a
+    column) on its way, as a sheared one does."""
+    height, width = inked.shape
     tall = _ink_height(inked)
     # A thick bar is a stroke (a long dash), not a printed line: lines are thinner than a tenth of the ink's height.
     thickest = max(5, tall // 10 | 1)
-    across = _opened(inked, 1, max(9, min(width * 9 // 10, 3 * tall // 2)) | 1)
-    down = _opened(inked, max(9, height * 9 // 10) | 1, 1)
+    step = 3 if wiggle else 1
+    across = _opened(_spread(inked, step, 1, grow=True), 1, max(9, min(width * 9 // 10, 3 * tall // 2)) | 1) & inked
+    down = _opened(_spread(inked, 1, step, grow=True), max(9, height * 9 // 10) | 1, 1) & inked
     thick = _opened(across | down, thickest, thickest)
     across, down = across & (1 - thick), down & (1 - thick)
-    down |= _form_walls(inked & (1 - thick) & (1 - across), across, tall)
+    down |= _form_walls(inked & (1 - thick) & (1 - across), across, tall, wiggle)
     rest = inked & (1 - (across | down))
     crossed = (_closed(rest, 5, 1) & across) | (_closed(rest, 1, 5) & down)
     along = _along(across, inked & (1 - down), 0) | _along(down, inked & (1 - across), 1)
@@ -204,15 +253,16 @@ def _ink_height(inked: np.ndarray) -> int:
     return int(rows[(rows.size - 1) * 99 // 100] - rows[(rows.size - 1) // 100] + 1)
 
 
-def _form_walls(inked: np.ndarray, across: np.ndarray, tall: int) -> np.ndarray:
+def _form_walls(inked: np.ndarray, across: np.ndarray, tall: int, wiggle: bool) -> np.ndarray:
     """A form's vertical lines (see ``_printed_lines``): thin straight vertical runs at least a
     quarter of the ink's height, each meeting a horizontal line (``across``) with both ends, or with
     one end and under half the ink's height; two at least (a box has two sides)."""
     walls = np.zeros_like(inked)
     if not across.any():
         return walls
-    runs = _opened(inked, max(5, tall // 4) | 1, 1)
-    near = _spread(across, 3, 3, grow=True)  # a line's pixels and the ones touching them
+    runs = _opened(_spread(inked, 1, 3 if wiggle else 1, grow=True), max(5, tall // 4) | 1, 1) & inked
+    reach = 5 if wiggle else 3
+    near = _spread(across, reach, reach, grow=True)  # a line's pixels and the ones touching them
     labels, _ = ndimage.label(runs, structure=np.ones((3, 3), bool))
     found = []
     for number, (rows, cols) in enumerate(ndimage.find_objects(labels), 1):

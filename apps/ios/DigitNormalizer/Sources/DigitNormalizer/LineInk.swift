@@ -11,6 +11,8 @@ enum LineInk {
     static let sheet = 0.1  // "light ink" too thick for a pen over this share of a dark image is a sheet of paper on a desk
     static let desk = 0.6  // darker than this share of the paper's level, a thick region along the border is not the sheet
     static let writing = 0.25  // darker than its own level by this share of the paper's, a pixel in the "desk" is writing: a shadow
+    static let tiltSteps = 20  // printed lines are looked for turned up to this many half-degree steps each way (±10°)
+    static let tilted = 1.2  // a row profile this much sharper at an angle than level: the lines are turned, and sheared straight
 
     /// Ink 0...1 per pixel, or nil when the image is blank.
     static func ink(grey: [UInt8], width: Int, height: Int, alpha: [UInt8]?) -> Plane? {
@@ -206,16 +208,63 @@ enum LineInk {
     /// ink's height (a comb's ticks). A thick bar is a stroke; where a stroke crosses a line or lies
     /// along it, the line's pixels there stay ink; the bits a jagged line leaves on it go with it.
     static func printedLines(_ mask: [Bool], width: Int, height: Int) -> [Bool] {
+        let slope = tilt(mask, width: width)
+        guard slope != 0 else { return straightLines(mask, width: width, height: height, wiggle: false) }
+        let (rows, cols) = sheared(width: width, height: height, slope: slope)
+        let shearedHeight = (rows.max() ?? 0) + 1, shearedWidth = (cols.max() ?? 0) + 1
+        var straight = [Bool](repeating: false, count: shearedHeight * shearedWidth)
+        for i in mask.indices { straight[rows[i] * shearedWidth + cols[i]] = mask[i] }
+        let lines = straightLines(straight, width: shearedWidth, height: shearedHeight, wiggle: true)
+        return mask.indices.map { lines[rows[$0] * shearedWidth + cols[$0]] }
+    }
+
+    /// The slope of the image's long lines (Python's `_tilt`): of the half-degree steps up to
+    /// `tiltSteps` each way, the one whose row profile is sharpest, if `tilted` times the level one's.
+    static func tilt(_ mask: [Bool], width: Int) -> Double {
+        let inked = mask.indices.filter { mask[$0] }
+        guard !inked.isEmpty else { return 0 }
+        var best = -1, bestSlope = 0.0, level = 0
+        for step in [0] + (1...tiltSteps).flatMap({ [-$0, $0] }) {
+            let slope = tan(0.5 * Double(step) * (Double.pi / 180))
+            let rows = inked.map { $0 / width - Int((Double($0 % width) * slope + 0.5).rounded(.down)) }
+            let low = rows.min() ?? 0
+            var counts = [Int](repeating: 0, count: (rows.max() ?? 0) - low + 1)
+            for row in rows { counts[row - low] += 1 }
+            let score = counts.reduce(0) { $0 + $1 * $1 }
+            if step == 0 { level = score }
+            if score > best { (best, bestSlope) = (score, slope) }
+        }
+        return Double(best) >= tilted * Double(level) ? bestSlope : 0
+    }
+
+    /// Where each pixel goes when the image is sheared straight: each column moved up by its share of
+    /// the slope, then each row along by its share; whole pixels, so the way back is exact.
+    static func sheared(width: Int, height: Int, slope: Double) -> (rows: [Int], cols: [Int]) {
+        let down = (0..<width).map { Int((Double($0) * slope + 0.5).rounded(.down)) }
+        let lift = down.max() ?? 0
+        let rows = (0..<(width * height)).map { $0 / width - down[$0 % width] + lift }
+        let along = (0...(rows.max() ?? 0)).map { Int((Double($0) * slope + 0.5).rounded(.down)) }
+        let cols = rows.indices.map { $0 % width + along[rows[$0]] }
+        let first = cols.min() ?? 0
+        return (rows, cols.map { $0 - first })
+    }
+
+    /// `printedLines` along the rows and columns; `wiggle`: a line may step by a row (or a column)
+    /// on its way, as a sheared one does.
+    static func straightLines(_ mask: [Bool], width: Int, height: Int, wiggle: Bool) -> [Bool] {
         let tall = inkHeight(mask, width: width)
         let thickest = max(5, (tall / 10) | 1)
-        var across = opened(mask, width: width, height: height, rows: 1,
-                            columns: max(9, min(width * 9 / 10, 3 * tall / 2)) | 1)
-        var down = opened(mask, width: width, height: height, rows: max(9, height * 9 / 10) | 1, columns: 1)
+        let step = wiggle ? 3 : 1
+        var across = zip(opened(spread(mask, width: width, height: height, rows: step, columns: 1, erode: false),
+                                width: width, height: height, rows: 1,
+                                columns: max(9, min(width * 9 / 10, 3 * tall / 2)) | 1), mask).map { $0 && $1 }
+        var down = zip(opened(spread(mask, width: width, height: height, rows: 1, columns: step, erode: false),
+                              width: width, height: height, rows: max(9, height * 9 / 10) | 1, columns: 1), mask).map { $0 && $1 }
         let thick = opened(zip(across, down).map { $0 || $1 }, width: width, height: height, rows: thickest, columns: thickest)
         across = zip(across, thick).map { $0 && !$1 }
         down = zip(down, thick).map { $0 && !$1 }
         let walls = formWalls(mask.indices.map { mask[$0] && !thick[$0] && !across[$0] }, across: across,
-                              width: width, height: height, tall: tall)
+                              width: width, height: height, tall: tall, wiggle: wiggle)
         down = zip(down, walls).map { $0 || $1 }
         let rest = mask.indices.map { mask[$0] && !across[$0] && !down[$0] }
         let bridgedAcross = closed(rest, width: width, height: height, rows: 5, columns: 1)
@@ -242,11 +291,13 @@ enum LineInk {
     /// A form's vertical lines: thin straight vertical runs at least a quarter of the ink's height,
     /// each meeting a horizontal line with both ends, or with one end and under half the ink's
     /// height; two at least.
-    static func formWalls(_ inked: [Bool], across: [Bool], width: Int, height: Int, tall: Int) -> [Bool] {
+    static func formWalls(_ inked: [Bool], across: [Bool], width: Int, height: Int, tall: Int, wiggle: Bool) -> [Bool] {
         var walls = [Bool](repeating: false, count: inked.count)
         guard across.contains(true) else { return walls }
-        let runs = opened(inked, width: width, height: height, rows: max(5, tall / 4) | 1, columns: 1)
-        let near = spread(across, width: width, height: height, rows: 3, columns: 3, erode: false)
+        let base = spread(inked, width: width, height: height, rows: 1, columns: wiggle ? 3 : 1, erode: false)
+        let runs = zip(opened(base, width: width, height: height, rows: max(5, tall / 4) | 1, columns: 1), inked).map { $0 && $1 }
+        let reach = wiggle ? 5 : 3
+        let near = spread(across, width: width, height: height, rows: reach, columns: reach, erode: false)
         let (labels, boxes) = components(runs, width: width, height: height)
         var found = Set<Int>()
         for (index, box) in boxes.enumerated() {

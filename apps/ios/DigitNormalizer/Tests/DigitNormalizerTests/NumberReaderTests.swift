@@ -140,6 +140,21 @@ final class NumberReaderTests: XCTestCase {
         XCTAssertEqual(ticks.number, "00")
     }
 
+    func testAFormPhotographedTurnedIsReadWithoutItsLines() throws {
+        // The comb of testAFormsBoxesAreNotInk turned by 4 degrees about the image's centre: its
+        // lines are found on the ink sheared straight.
+        let (c, s) = (cos(4 * Double.pi / 180), sin(4 * Double.pi / 180))
+        let walls = [55, 125, 195]
+        let reading = try read(page { y, x in
+            let (dx, dy) = (Double(x) - 130, Double(y) - 50)
+            let (u, v) = (Int((c * dx + s * dy + 130).rounded()), Int((-s * dx + c * dy + 50).rounded()))
+            let line = (v == 18 || v == 19 || v == 82 || v == 83) && u >= 55 && u < 197
+            return line || (v >= 18 && v < 84 && walls.contains { u == $0 || u == $0 + 1 })
+                || ring(v, u, cx: 90) || ring(v, u, cx: 160)
+        })
+        XCTAssertEqual(reading.number, "00")
+    }
+
     func testAWavyLineDrawnUnderTheNumberIsNotADigit() throws {
         // A hand-drawn underline 3 px thick, 150 px wide, waving 2 px: not straight enough to be a
         // printed line, flatter than a digit and wider than two.
