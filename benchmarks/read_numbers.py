@@ -78,13 +78,18 @@ def digit_ink(digit, rng, pen: float) -> np.ndarray:
     return ink[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
 
 
-def drawn_number(by, rng, length: int) -> tuple[np.ndarray, str]:
-    """Ink (0..1) of a number in one held-out writer's hand and one pen, and its digits."""
-    writers = sorted({w for w, _ in by})
-    writer = int(rng.choice(writers))
+def number_inks(by, rng, length: int) -> tuple[list[np.ndarray], list[int]]:
+    """The digits of a number of ``length`` random digits, each cropped to its ink, in one held-out
+    writer's hand and one pen (from a fine pen to a marker); and the digits."""
+    writer = int(rng.choice(sorted({w for w, _ in by})))
     labels = [int(v) for v in rng.integers(0, 10, length)]
     pen = math.exp(rng.uniform(math.log(PEN[0]), math.log(PEN[1])))
-    inks = [digit_ink(by[writer, label][int(rng.integers(len(by[writer, label])))], rng, pen) for label in labels]
+    return [digit_ink(by[writer, label][int(rng.integers(len(by[writer, label])))], rng, pen) for label in labels], labels
+
+
+def drawn_number(by, rng, length: int) -> tuple[np.ndarray, str]:
+    """Ink (0..1) of a number in one held-out writer's hand and one pen, and its digits."""
+    inks, labels = number_inks(by, rng, length)
     spacing = rng.choice(["apart", "close", "touching"], p=[0.45, 0.35, 0.2])
     gaps = {"apart": (0.2, 0.5), "close": (0.04, 0.2), "touching": (-0.06, 0.0)}[spacing]
     width = sum(i.shape[1] for i in inks) + int(HEIGHT * 0.5 * length) + 2 * HEIGHT
@@ -107,11 +112,7 @@ def form_number(by, rng, length: int) -> tuple[np.ndarray, str]:
     pixels), in one held-out writer's hand and one pen, with the field's printed lines (0.7-1 times
     as dark as the pen, 1.5-5% of a digit's height thick): a line under it, a box round it, a comb of
     boxes, or a comb's ticks rising from the line; a margin of 0.1-0.8 digit heights around."""
-    writers = sorted({w for w, _ in by})
-    writer = int(rng.choice(writers))
-    labels = [int(v) for v in rng.integers(0, 10, length)]
-    pen = math.exp(rng.uniform(math.log(PEN[0]), math.log(PEN[1])))
-    inks = [digit_ink(by[writer, label][int(rng.integers(len(by[writer, label])))], rng, pen) for label in labels]
+    inks, labels = number_inks(by, rng, length)
     box, margin = int(HEIGHT * rng.uniform(1.2, 1.6)), int(HEIGHT * rng.uniform(0.1, 0.8))
     line = max(2, int(HEIGHT * rng.uniform(0.015, 0.05)))
     canvas = np.zeros((box + 2 * margin, box * length + 2 * margin), np.float32)

@@ -204,23 +204,29 @@ def test_ruled_paper_is_not_ink_and_a_thin_straight_one_is(model, well_read):
     assert answer.number == "101", answer.number
 
 
+def in_form(image: Image.Image, spans, form: str, bottom: int = 108) -> Image.Image:
+    """The composed digits in a form's field, printed grey 2 px wide: a line under them from row
+    ``bottom``, and a box round them, a comb of one box a digit, or a comb's ticks."""
+    grey = np.asarray(image).copy()
+    left, right = spans[0][0] - 16, spans[-1][1] + 16
+    walls = [left] + [(a[1] + b[0]) // 2 for a, b in zip(spans, spans[1:])] + [right]
+    grey[bottom : bottom + 2, left:right] = 90  # the field's line, under the digits
+    if form in ("box", "comb"):
+        grey[8:10, left:right] = 90
+        for x in walls if form == "comb" else walls[:: len(walls) - 1]:
+            grey[8 : bottom + 2, x : x + 2] = 90
+    if form == "ticks":
+        for x in walls:
+            grey[bottom - 24 : bottom + 2, x : x + 2] = 90
+    return Image.fromarray(grey)
+
+
 @pytest.mark.parametrize("form", ["underline", "box", "comb", "ticks"])
 def test_a_number_written_in_a_form_s_field_is_read_without_its_lines(model, well_read, form):
     """A form's printed lines around the writing (shorter than the image: its margin shows) are not
     digits: an underline, a box round the field, a comb of one box a digit, a comb's ticks."""
     image, spans = compose([well_read[2][0], well_read[0][1], well_read[4][0], well_read[7][0]], gap=30)
-    grey = np.asarray(image).copy()
-    left, right = spans[0][0] - 16, spans[-1][1] + 16
-    walls = [left] + [(a[1] + b[0]) // 2 for a, b in zip(spans, spans[1:])] + [right]
-    grey[108:110, left:right] = 90  # the field's line, under the digits
-    if form in ("box", "comb"):
-        grey[8:10, left:right] = 90
-        for x in walls if form == "comb" else walls[:: len(walls) - 1]:
-            grey[8:110, x : x + 2] = 90
-    if form == "ticks":
-        for x in walls:
-            grey[84:110, x : x + 2] = 90
-    assert read_number(model, Image.fromarray(grey)).number == "2047"
+    assert read_number(model, in_form(image, spans, form)).number == "2047"
     assert read_number(model, Image.fromarray(np.asarray(image))).number == "2047"  # the same without
 
 
@@ -228,12 +234,7 @@ def test_a_number_written_in_a_form_s_field_is_read_without_its_lines(model, wel
 def test_a_form_photographed_turned_a_few_degrees_is_read_without_its_lines(model, well_read, angle):
     """A photo is rarely square to the form: its lines are found on the ink sheared straight."""
     image, spans = compose([well_read[2][0], well_read[0][1], well_read[4][0], well_read[7][0]], gap=30, height=160)
-    grey = np.asarray(image).copy()
-    left, right = spans[0][0] - 16, spans[-1][1] + 16
-    grey[8:10, left:right] = grey[110:112, left:right] = 90
-    for x in [left] + [(a[1] + b[0]) // 2 for a, b in zip(spans, spans[1:])] + [right]:
-        grey[8:112, x : x + 2] = 90
-    turned = Image.fromarray(grey).rotate(angle, Image.Resampling.BILINEAR, expand=True, fillcolor=250)
+    turned = in_form(image, spans, "comb", bottom=110).rotate(angle, Image.Resampling.BILINEAR, expand=True, fillcolor=250)
     assert read_number(model, turned).number == "2047"
 
 

@@ -165,7 +165,7 @@ def _tilt(inked: np.ndarray) -> float:
     best, best_slope, level = -1, 0.0, 0
     for step in [0] + [sign * k for k in range(1, TILT_STEPS + 1) for sign in (-1, 1)]:
         slope = math.tan(math.radians(0.5 * step))
-        rows = ys - np.floor(xs * slope + 0.5).astype(np.int64)
+        rows = ys - _shifts(inked.shape[1], slope)[xs]
         score = int((np.bincount(rows - rows.min()).astype(np.int64) ** 2).sum())
         level = score if step == 0 else level
         if score > best:
@@ -178,12 +178,15 @@ def _sheared(shape: tuple[int, int], slope: float) -> tuple[np.ndarray, np.ndarr
     of the slope (lines across come level), then each row along by its share (lines down come
     upright); whole pixels, so the way back is exact. (rows, columns), each the image's shape."""
     height, width = shape
-    down = np.floor(np.arange(width) * slope + 0.5).astype(np.int64)
-    rows = np.arange(height)[:, None] - down[None, :]
+    rows = np.arange(height)[:, None] - _shifts(width, slope)[None, :]
     rows -= rows.min()
-    along = np.floor(np.arange(rows.max() + 1) * slope + 0.5).astype(np.int64)
-    cols = np.arange(width)[None, :] + along[rows]
+    cols = np.arange(width)[None, :] + _shifts(rows.max() + 1, slope)[rows]
     return rows, cols - cols.min()
+
+
+def _shifts(count: int, slope: float) -> np.ndarray:
+    """How far the slope moves each of ``count`` columns (or rows), to the nearest whole pixel."""
+    return np.floor(np.arange(count) * slope + 0.5).astype(np.int64)
 
 
 def _straight_lines(inked: np.ndarray, wiggle: bool) -> np.ndarray:
@@ -201,9 +204,10 @@ def _straight_lines(inked: np.ndarray, wiggle: bool) -> np.ndarray:
     down |= _form_walls(inked & (1 - thick) & (1 - across), across, tall, wiggle)
     rest = inked & (1 - (across | down))
     crossed = (_closed(rest, 5, 1) & across) | (_closed(rest, 1, 5) & down)
-    along = _along(across, inked & (1 - down), 0) | _along(down, inked & (1 - across), 1)
+    thin = _thickness(across, 0)
+    along = _along(across, inked & (1 - down), 0, thin) | _along(down, inked & (1 - across), 1, _thickness(down, 1))
     lines = (across | down) & (1 - crossed) & (1 - along)
-    return (lines | _debris(inked & (1 - lines), lines, 2 * _thickness(across, 0) + 3)).astype(bool)
+    return (lines | _debris(inked & (1 - lines), lines, 2 * thin + 3)).astype(bool)
 
 
 def _debris(rest: np.ndarray, lines: np.ndarray, flat: int) -> np.ndarray:
@@ -222,19 +226,21 @@ def _debris(rest: np.ndarray, lines: np.ndarray, flat: int) -> np.ndarray:
     return debris
 
 
-def _along(lines: np.ndarray, inked: np.ndarray, axis: int) -> np.ndarray:
+def _along(lines: np.ndarray, inked: np.ndarray, axis: int, thickness: int) -> np.ndarray:
     """A stroke lying along a line (a 2's base written on it): where the ink is over twice as thick
-    as the line (a jagged scan's steps are not), for over twice that length."""
+    as the line (``thickness``; a jagged scan's steps are not), for over twice that length."""
     if not lines.any():
         return lines
-    size = 2 * _thickness(lines, axis) + 3
+    size = 2 * thickness + 3
     thicker = lines & (_opened(inked, size, 1) if axis == 0 else _opened(inked, 1, size))
     return _opened(thicker, 1, size) if axis == 0 else _opened(thicker, size, 1)
 
 
 def _thickness(lines: np.ndarray, axis: int) -> int:
     """The lines' thickness: the median length (nearest rank) of their runs of pixels across them
-    (down the columns for ``axis`` 0, along the rows for 1)."""
+    (down the columns for ``axis`` 0, along the rows for 1); 0 for none."""
+    if not lines.any():
+        return 0
     edges = np.diff(np.pad(lines.astype(np.int8), [(1, 1) if a == axis else (0, 0) for a in (0, 1)]), axis=axis)
     if axis == 0:
         edges = edges.T  # column by column, so each run's start comes just before its end

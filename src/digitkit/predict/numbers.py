@@ -2,9 +2,9 @@
 
 The ink is found as for one digit, with the paper's uneven light flattened first (a photo's shadow
 is not ink), the desk around a photographed sheet and printed lines (ruled or squared paper's, a
-form's line, box or comb of boxes) removed (``predict.ink``). Its pieces are found with 8-connectivity (a thin diagonal stroke
-stays one piece), pieces that stand over one another are one digit (a 5's flag, a 4's bar, a
-broken loop), neighbours that nearly touch may be joined and a piece too wide for one digit is
+form's line, box or comb of boxes) removed (``predict.ink``). Its pieces are found with
+8-connectivity (a thin diagonal stroke stays one piece), pieces that stand over one another are one
+digit (a 5's flag, a 4's bar, a broken loop), neighbours that nearly touch may be joined and a piece too wide for one digit is
 cut, each where the model is surest (a cut, or a close call between one digit and two, is never
 "sure", nor is a digit far lower than the others, nor one read at under 0.97: a number is right
 only when all of its digits are), small round dots on the baseline between digits are decimal

@@ -226,7 +226,8 @@ enum LineInk {
         var best = -1, bestSlope = 0.0, level = 0
         for step in [0] + (1...tiltSteps).flatMap({ [-$0, $0] }) {
             let slope = tan(0.5 * Double(step) * (Double.pi / 180))
-            let rows = inked.map { $0 / width - Int((Double($0 % width) * slope + 0.5).rounded(.down)) }
+            let down = shifts(width, slope: slope)
+            let rows = inked.map { $0 / width - down[$0 % width] }
             let low = rows.min() ?? 0
             var counts = [Int](repeating: 0, count: (rows.max() ?? 0) - low + 1)
             for row in rows { counts[row - low] += 1 }
@@ -240,13 +241,18 @@ enum LineInk {
     /// Where each pixel goes when the image is sheared straight: each column moved up by its share of
     /// the slope, then each row along by its share; whole pixels, so the way back is exact.
     static func sheared(width: Int, height: Int, slope: Double) -> (rows: [Int], cols: [Int]) {
-        let down = (0..<width).map { Int((Double($0) * slope + 0.5).rounded(.down)) }
+        let down = shifts(width, slope: slope)
         let lift = down.max() ?? 0
         let rows = (0..<(width * height)).map { $0 / width - down[$0 % width] + lift }
-        let along = (0...(rows.max() ?? 0)).map { Int((Double($0) * slope + 0.5).rounded(.down)) }
+        let along = shifts((rows.max() ?? 0) + 1, slope: slope)
         let cols = rows.indices.map { $0 % width + along[rows[$0]] }
         let first = cols.min() ?? 0
         return (rows, cols.map { $0 - first })
+    }
+
+    /// How far the slope moves each of `count` columns (or rows), to the nearest whole pixel.
+    static func shifts(_ count: Int, slope: Double) -> [Int] {
+        (0..<count).map { Int((Double($0) * slope + 0.5).rounded(.down)) }
     }
 
     /// `printedLines` along the rows and columns; `wiggle`: a line may step by a row (or a column)
@@ -269,14 +275,17 @@ enum LineInk {
         let rest = mask.indices.map { mask[$0] && !across[$0] && !down[$0] }
         let bridgedAcross = closed(rest, width: width, height: height, rows: 5, columns: 1)
         let bridgedDown = closed(rest, width: width, height: height, rows: 1, columns: 5)
-        let alongAcross = along(across, inked: mask.indices.map { mask[$0] && !down[$0] }, width: width, height: height, down: true)
-        let alongDown = along(down, inked: mask.indices.map { mask[$0] && !across[$0] }, width: width, height: height, down: false)
+        let thin = thickness(across, width: width, height: height, down: true)
+        let alongAcross = along(across, inked: mask.indices.map { mask[$0] && !down[$0] }, width: width, height: height,
+                                down: true, thickness: thin)
+        let alongDown = along(down, inked: mask.indices.map { mask[$0] && !across[$0] }, width: width, height: height,
+                              down: false, thickness: thickness(down, width: width, height: height, down: false))
         let lines = mask.indices.map { i in
             (across[i] || down[i]) && !((bridgedAcross[i] && across[i]) || (bridgedDown[i] && down[i]))
                 && !alongAcross[i] && !alongDown[i]
         }
         let bits = debris(mask.indices.map { mask[$0] && !lines[$0] }, lines: lines, width: width, height: height,
-                          flat: 2 * thickness(across, width: width, height: height, down: true) + 3)
+                          flat: 2 * thin + 3)
         return zip(lines, bits).map { $0 || $1 }
     }
 
@@ -313,11 +322,11 @@ enum LineInk {
         return walls
     }
 
-    /// A stroke lying along a line: where the ink is over twice as thick as the line, for over twice
-    /// that length (`down`: the lines run across, their thickness is measured down the columns).
-    static func along(_ lines: [Bool], inked: [Bool], width: Int, height: Int, down: Bool) -> [Bool] {
+    /// A stroke lying along a line: where the ink is over twice as thick as the line (`thickness`),
+    /// for over twice that length (`down`: the lines run across, their thickness is measured down the columns).
+    static func along(_ lines: [Bool], inked: [Bool], width: Int, height: Int, down: Bool, thickness: Int) -> [Bool] {
         guard lines.contains(true) else { return lines }
-        let size = 2 * thickness(lines, width: width, height: height, down: down) + 3
+        let size = 2 * thickness + 3
         let thicker = zip(lines, opened(inked, width: width, height: height, rows: down ? size : 1,
                                         columns: down ? 1 : size)).map { $0 && $1 }
         return opened(thicker, width: width, height: height, rows: down ? 1 : size, columns: down ? size : 1)

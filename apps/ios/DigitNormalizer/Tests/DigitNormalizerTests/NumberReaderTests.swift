@@ -121,36 +121,29 @@ final class NumberReaderTests: XCTestCase {
         XCTAssertEqual(try read(wooden).number, "00")
     }
 
+    /// Two zeros in a comb of two boxes 2 px wide (walls at x 55, 125 and 195, lines at y 18 and 82),
+    /// or (`ticks`) on the lower line with a comb's short ticks.
+    func inComb(_ y: Int, _ x: Int, ticks: Bool = false) -> Bool {
+        let line = (y == 82 || y == 83 || (!ticks && (y == 18 || y == 19))) && x >= 55 && x < 197
+        let wall = y >= (ticks ? 62 : 18) && y < 84 && [55, 125, 195].contains { x == $0 || x == $0 + 1 }
+        return line || wall || ring(y, x, cx: 90) || ring(y, x, cx: 160)
+    }
+
     func testAFormsBoxesAreNotInk() throws {
-        // Two digits in a comb of two boxes (walls at x 55, 125 and 195, lines at y 18 and 82), and
-        // the same on a line with a comb's short ticks: the walls would read as 1s.
-        let walls = [55, 125, 195]
-        let comb = try read(page { y, x in
-            let line = (y == 18 || y == 19 || y == 82 || y == 83) && x >= 55 && x < 197
-            return line || (y >= 18 && y < 84 && walls.contains { x == $0 || x == $0 + 1 })
-                || ring(y, x, cx: 90) || ring(y, x, cx: 160)
-        })
+        // The walls would read as 1s.
+        let comb = try read(page { y, x in inComb(y, x) })
         XCTAssertEqual(comb.number, "00")
         XCTAssertEqual(comb.digits.map(\.box.x), [75, 145])
-        let ticks = try read(page { y, x in
-            let line = (y == 82 || y == 83) && x >= 55 && x < 197
-            return line || (y >= 62 && y < 84 && walls.contains { x == $0 || x == $0 + 1 })
-                || ring(y, x, cx: 90) || ring(y, x, cx: 160)
-        })
-        XCTAssertEqual(ticks.number, "00")
+        XCTAssertEqual(try read(page { y, x in inComb(y, x, ticks: true) }).number, "00")
     }
 
     func testAFormPhotographedTurnedIsReadWithoutItsLines() throws {
         // The comb of testAFormsBoxesAreNotInk turned by 4 degrees about the image's centre: its
         // lines are found on the ink sheared straight.
         let (c, s) = (cos(4 * Double.pi / 180), sin(4 * Double.pi / 180))
-        let walls = [55, 125, 195]
         let reading = try read(page { y, x in
             let (dx, dy) = (Double(x) - 130, Double(y) - 50)
-            let (u, v) = (Int((c * dx + s * dy + 130).rounded()), Int((-s * dx + c * dy + 50).rounded()))
-            let line = (v == 18 || v == 19 || v == 82 || v == 83) && u >= 55 && u < 197
-            return line || (v >= 18 && v < 84 && walls.contains { u == $0 || u == $0 + 1 })
-                || ring(v, u, cx: 90) || ring(v, u, cx: 160)
+            return inComb(Int((-s * dx + c * dy + 50).rounded()), Int((c * dx + s * dy + 130).rounded()))
         })
         XCTAssertEqual(reading.number, "00")
     }
