@@ -275,6 +275,50 @@ def test_a_stroke_written_along_a_line_is_not_cut_in_two():
     assert ndimage.label(stroke)[1] == 1 and stroke[83:99, 150:230].all()
 
 
+class EquallySure:
+    """A model that reads anything as an 8 with probability 0.97: a pair read as one digit is then
+    exactly as sure as each digit alone, and only the reader's weighing decides."""
+
+    labels = [str(d) for d in range(10)]
+
+    def predict(self, batch: np.ndarray) -> np.ndarray:
+        probs = np.full((len(batch), 10), 0.03 / 9, np.float32)
+        probs[:, 8] = 0.97
+        return probs
+
+
+def test_two_digits_read_surely_are_not_joined_into_one_read_as_surely():
+    grey = np.full((120, 200), 255, np.uint8)
+    for left in (40, 84):  # two rings 80 px high, 40 wide, 4 px apart: close enough to be parts of one digit
+        grey[20:100, left : left + 40] = 0
+        grey[30:90, left + 10 : left + 30] = 255
+    answer = read_number(EquallySure(), Image.fromarray(grey))
+    assert answer.number == "88", answer.number
+
+
+class SureOfNarrowInputs(EquallySure):
+    """A model sure of a narrow input (one digit) and unsure of a wide one (two fitted as one)."""
+
+    def predict(self, batch: np.ndarray) -> np.ndarray:
+        probs = super().predict(batch)
+        wide = (batch > 0).any(1).sum(1) >= 16
+        probs[wide] = 0.1
+        return probs
+
+
+def test_touching_digits_narrower_than_the_line_is_high_are_cut():
+    """Two narrow digits touching make a piece under the line's height across (0.95 of it): cut
+    when the halves read surer; kept whole, and sure, when they do not."""
+    grey = np.full((120, 200), 255, np.uint8)
+    for left in (40, 78):  # two rings 80 px high and 38 wide, touching
+        grey[20:100, left : left + 38] = 0
+        grey[30:90, left + 10 : left + 28] = 255
+    assert len(read_number(SureOfNarrowInputs(), Image.fromarray(grey)).digits) == 2
+    # one digit that wide, which reads as surely whole as cut, stays whole and sure
+    answer = read_number(EquallySure(), Image.fromarray(grey))
+    assert (answer.number, answer.verdict) == ("8", "sure")
+
+
 def test_hundreds_of_marks_are_refused_before_any_quadratic_search(model, monkeypatch):
     """Dust or printed text: every step that compares pieces pairwise (grouping, the neighbour test)
     runs on a bounded number of them, and the image is refused."""

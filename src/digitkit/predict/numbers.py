@@ -44,7 +44,9 @@ SHORT = 0.4  # a piece lower than this, with no other piece close by, is no digi
 LINE = 1.5  # lower than SHORT and wider than this many line heights: a line drawn under or through the number
 LOW = 0.6  # a digit lower than this share of the line's height may be a piece of one (a 1's flag): never "sure"
 SURE_DIGIT = 0.97  # a digit of a number is "sure" from this probability (alone, from 0.9): a number needs all of its digits right
-SPLIT_FROM = 1.0  # a piece wider than this many line heights may be touching digits
+SPLIT_FROM = 0.9  # a piece wider than this many line heights may be touching digits
+WIDE = 1.0  # kept whole, a piece wider than this whose halves read nearly as well is a guess
+DIGIT_BONUS = 0.3  # (log) each digit (not lower than LOW) adds this: two sure digits outweigh one sure pair
 MUST_SPLIT = 1.7  # wider than this, it is
 CUTS = 6  # a piece that may be touching digits is tried at this many of its faintest columns
 ZOOM_BELOW = 48  # digits lower than this many pixels as read, in a photo reduced to read, are read again closer
@@ -239,7 +241,8 @@ class _Reader:
             return [piece]
         best, (left, right) = max(options, key=lambda option: option[0])
         if piece.width < MUST_SPLIT * self.height and best <= sure[0]:
-            piece.guess = best > sure[0] - JOIN_DOUBT  # two digits would read nearly as well
+            # wider than a digit, and two digits would read nearly as well
+            piece.guess = best > sure[0] - JOIN_DOUBT and piece.width >= WIDE * self.height
             return [piece]
         return self.split(left, depth + 1) + self.split(right, depth + 1)
 
@@ -319,7 +322,9 @@ def _read_line(classifier: Classifier, image: Image.Image) -> NumberAnswer:
 def _best_segmentation(reader: _Reader, units: list[Piece]) -> list[Piece]:
     """Which neighbouring pieces make one digit: of every way to join up to ``MAX_PARTS`` neighbours
     (no wider than ``JOINED_WIDTH`` line heights), the one whose digits the model is surest of
-    (the product of their confidences: a part that reads as no digit costs much)."""
+    (the product of their confidences: a part that reads as no digit costs much), each digit
+    of at least ``LOW`` line heights weighing ``DIGIT_BONUS`` more, so two digits read surely are
+    not joined into one read as surely (a lower part, a 5's flag say, is weighed as it reads)."""
     candidates: dict[tuple[int, int], Piece] = {}
     for i in range(len(units)):
         joined = units[i]
@@ -333,8 +338,8 @@ def _best_segmentation(reader: _Reader, units: list[Piece]) -> list[Piece]:
             if joined.width > JOINED_WIDTH * reader.height:
                 break
             candidates[i, j + 1] = joined
-    sure = {key: value for key, value in zip(candidates, reader.sureness(list(candidates.values())))
-            if value is not None}
+    sure = {key: value + (DIGIT_BONUS if candidates[key].height >= LOW * reader.height else 0.0)
+            for key, value in zip(candidates, reader.sureness(list(candidates.values()))) if value is not None}
     if not sure:
         return []
     best = [0.0] + [-np.inf] * len(units)

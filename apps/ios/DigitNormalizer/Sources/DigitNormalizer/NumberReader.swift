@@ -18,7 +18,9 @@ public enum NumberReader {
     static let sureDigit = 0.97  // a digit of a number is "sure" from this probability (alone, from 0.9)
     static let short = 0.4  // a piece lower than this, with no other piece close by, is no digit (a page's edge)
     static let line = 1.5  // lower than `short` and wider than this many line heights: a line drawn under or through the number
-    static let splitFrom = 1.0  // a piece wider than this many line heights may be touching digits
+    static let splitFrom = 0.9  // a piece wider than this many line heights may be touching digits
+    static let wide = 1.0  // kept whole, a piece wider than this whose halves read nearly as well is a guess
+    static let digitBonus = 0.3  // (log) each digit (not lower than `low`) adds this: two sure digits outweigh one sure pair
     static let mustSplit = 1.7  // wider than this, it is
     static let cuts = 6  // a piece that may be touching digits is tried at this many of its faintest columns
     static let zoomBelow = 48  // digits lower than this many pixels as read, in a photo reduced to read, are read again closer
@@ -217,7 +219,9 @@ public enum NumberReader {
     }
 
     /// Which neighbouring pieces make one digit: of every way to join up to `maxParts` neighbours (close
-    /// together, no wider than `joinedWidth` line heights), the one whose digits the model is surest of.
+    /// together, no wider than `joinedWidth` line heights), the one whose digits the model is surest of,
+    /// each digit of at least `low` line heights weighing `digitBonus` more, so two digits read surely are
+    /// not joined into one read as surely (a lower part, a 5's flag say, is weighed as it reads).
     static func bestSegmentation(_ reader: PieceReader, _ units: [Piece]) -> [Piece] {
         var keys: [Span] = []
         var candidates: [Span: Piece] = [:]
@@ -233,7 +237,9 @@ public enum NumberReader {
             }
         }
         var sure: [Span: Double] = [:]
-        for (key, value) in zip(keys, reader.sureness(keys.map { candidates[$0]! })) where value != nil { sure[key] = value }
+        for (key, value) in zip(keys, reader.sureness(keys.map { candidates[$0]! })) where value != nil {
+            sure[key] = value! + (Double(candidates[key]!.height) >= low * reader.lineHeight ? digitBonus : 0)
+        }
         guard !sure.isEmpty else { return [] }
         var best = [0.0] + [Double](repeating: -.infinity, count: units.count)
         var came = [Int](repeating: 0, count: units.count + 1)

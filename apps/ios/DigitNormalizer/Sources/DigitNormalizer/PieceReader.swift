@@ -102,7 +102,8 @@ final class PieceReader {
         guard let whole = sure[0], let best else { return [piece] }
         if Double(piece.width) < NumberReader.mustSplit * lineHeight && best.score <= whole {
             var kept = piece
-            kept.guess = best.score > whole - NumberReader.joinDoubt  // two digits would read nearly as well
+            // wider than a digit, and two digits would read nearly as well
+            kept.guess = best.score > whole - NumberReader.joinDoubt && Double(piece.width) >= NumberReader.wide * lineHeight
             return [kept]
         }
         return split(best.pair.0, depth: depth + 1) + split(best.pair.1, depth: depth + 1)
