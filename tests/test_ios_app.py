@@ -223,7 +223,7 @@ def test_steps_are_in_the_documented_order():
 @pytest.mark.parametrize("swift_name, python_name", [
     ("maxDigits", "MAX_DIGITS"), ("maxParts", "MAX_PARTS"), ("joinedWidth", "JOINED_WIDTH"), ("joinGap", "JOIN_GAP"),
     ("joinDoubt", "JOIN_DOUBT"), ("speck", "SPECK"), ("short", "SHORT"), ("splitFrom", "SPLIT_FROM"),
-    ("mustSplit", "MUST_SPLIT"), ("wide", "WIDE"), ("digitBonus", "DIGIT_BONUS"), ("low", "LOW"), ("sheet", "SHEET"), ("desk", "DESK"), ("writing", "WRITING"),
+    ("mustSplit", "MUST_SPLIT"), ("wide", "WIDE"), ("tall", "TALL"), ("digitBonus", "DIGIT_BONUS"), ("low", "LOW"), ("sheet", "SHEET"), ("desk", "DESK"), ("writing", "WRITING"),
     ("cuts", "CUTS"), ("zoomBelow", "ZOOM_BELOW"), ("sureDigit", "SURE_DIGIT"), ("speckled", "SPECKLED"), ("line", "LINE"), ("tiltSteps", "TILT_STEPS"), ("tilted", "TILTED"),
 ])
 def test_number_reader_constants_match(swift_name, python_name):

@@ -125,6 +125,17 @@ def test_a_digit_far_lower_than_the_others_is_read_but_not_sure(model, well_read
     assert [d.verdict for d in low.digits[:2]] == ["sure", "sure"]
 
 
+def test_a_1_far_taller_than_the_other_digits_is_read_but_not_sure(model, well_read):
+    """A form's wall that a scan cut off from its lines reads as a sure 1 on its own; it stands far
+    taller than the writing, and a 1 TALL times as high as the other digits is never "sure"."""
+    image, spans = compose([well_read[4][0], well_read[2][0]], height=160)
+    grey = np.asarray(image).copy()
+    grey[8:152, spans[-1][1] + 20 : spans[-1][1] + 25] = 0  # 144 px high, the digits 84
+    answer = read_number(model, Image.fromarray(grey))
+    assert answer.number == "421", answer.number
+    assert [d.verdict for d in answer.digits] == ["sure", "sure", "not sure"] and answer.unsure == [2]
+
+
 def test_a_sheet_photographed_on_a_desk_reads_as_the_sheet_alone(model, well_read):
     """A photo from further away: the sheet with the number in the middle of a darker desk. The desk
     and the sheet's edge are not ink (a sheet that fills a third of the photo or more)."""

@@ -45,6 +45,7 @@ LINE = 1.5  # lower than SHORT and wider than this many line heights: a line dra
 LOW = 0.6  # a digit lower than this share of the line's height may be a piece of one (a 1's flag): never "sure"
 SURE_DIGIT = 0.97  # a digit of a number is "sure" from this probability (alone, from 0.9): a number needs all of its digits right
 SPLIT_FROM = 0.9  # a piece wider than this many line heights may be touching digits
+TALL = 1.25  # a 1 taller than this many times the other digits' median height is not "sure" (a form's wall)
 WIDE = 1.0  # kept whole, a piece wider than this whose halves read nearly as well is a guess
 DIGIT_BONUS = 0.3  # (log) each digit (not lower than LOW) adds this: two sure digits outweigh one sure pair
 MUST_SPLIT = 1.7  # wider than this, it is
@@ -363,7 +364,8 @@ def _answers(reader: _Reader, digits: list[Piece], points: list[Piece], scale, s
     """The model's answer for each digit, in one batch, and the points, left to right. A digit cut
     from touching ink is never "sure": its edge was a guess, however sure the model is of its shape;
     nor is a digit far lower than the line's others, which may be a piece of one, nor one under
-    ``SURE_DIGIT``: a number is right only when all of its digits are. A point among specks
+    ``SURE_DIGIT``: a number is right only when all of its digits are, nor a 1 ``TALL`` times as
+    high as the other digits (a form's wall whose lines a scan broke). A point among specks
     (``speckled``) is "not sure": it may be one of them."""
     def box(top, bottom, left, right):
         return (round(left * scale[0]), round(top * scale[1]), max(1, round((right - left) * scale[0])),
@@ -382,6 +384,10 @@ def _answers(reader: _Reader, digits: list[Piece], points: list[Piece], scale, s
         doubt = piece.guess or low or answer.confidence < SURE_DIGIT
         said = "not sure" if doubt and answer.verdict == "sure" else answer.verdict
         out.append((piece.left, DigitRead(answer.label, answer.confidence, said, where, answer.probabilities, seen)))
+    others = [d.box[3] for _, d in out if d.label != "1"]
+    for _, digit in out:  # a 1 far taller than the other digits may be a form's wall left standing
+        if others and digit.label == "1" and digit.verdict == "sure" and digit.box[3] > TALL * np.median(others):
+            digit.verdict = "not sure"
     for p in points:
         out.append((p.left, DigitRead(POINT, 1.0, "not sure" if speckled else "point", box(p.top, p.bottom, p.left, p.right))))
     return [d for _, d in sorted(out, key=lambda item: item[0])]

@@ -19,6 +19,7 @@ public enum NumberReader {
     static let short = 0.4  // a piece lower than this, with no other piece close by, is no digit (a page's edge)
     static let line = 1.5  // lower than `short` and wider than this many line heights: a line drawn under or through the number
     static let splitFrom = 0.9  // a piece wider than this many line heights may be touching digits
+    static let tall = 1.25  // a 1 taller than this many times the other digits' median height is not "sure" (a form's wall)
     static let wide = 1.0  // kept whole, a piece wider than this whose halves read nearly as well is a guess
     static let digitBonus = 0.3  // (log) each digit (not lower than `low`) adds this: two sure digits outweigh one sure pair
     static let mustSplit = 1.7  // wider than this, it is
@@ -270,7 +271,8 @@ public enum NumberReader {
     /// The model's answer for each digit, and the points, left to right. A digit whose edge was a
     /// guess is never "sure", however sure the model is of its shape; nor is a digit far lower than the
     /// line's others, which may be a piece of one, nor one under `sureDigit`: a number is right only
-    /// when all of its digits are. A point among specks (`speckled`) is "not sure": it may be one of them.
+    /// when all of its digits are, nor a 1 `tall` times as high as the other digits (a form's wall whose
+    /// lines a scan broke). A point among specks (`speckled`) is "not sure": it may be one of them.
     static func answers(_ reader: PieceReader, digits: [Piece], points: [Piece], labels: [String],
                         scale: (Double, Double), speckled: Bool) -> [Digit] {
         func box(_ top: Int, _ bottom: Int, _ left: Int, _ right: Int) -> Box {
@@ -290,6 +292,13 @@ public enum NumberReader {
             out.append((piece.left, Digit(label: labels[order], confidence: confidence, verdict: verdict,
                                           box: box(piece.top + rows.lowerBound, piece.top + rows.upperBound, piece.left, piece.right),
                                           probabilities: probabilities, input: seen)))
+        }
+        let others = out.filter { $0.digit.label != "1" }.map { Double($0.digit.box.height) }
+        out = out.map { left, digit in  // a 1 far taller than the other digits may be a form's wall left standing
+            guard !others.isEmpty, digit.label == "1", digit.verdict == "sure",
+                  Double(digit.box.height) > tall * median(others) else { return (left, digit) }
+            return (left, Digit(label: digit.label, confidence: digit.confidence, verdict: "not sure", box: digit.box,
+                                probabilities: digit.probabilities, input: digit.input))
         }
         for p in points {
             out.append((p.left, Digit(label: point, confidence: 1, verdict: speckled ? "not sure" : "point",

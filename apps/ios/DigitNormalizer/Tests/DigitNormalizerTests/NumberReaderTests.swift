@@ -96,6 +96,13 @@ final class NumberReaderTests: XCTestCase {
         XCTAssertLessThanOrEqual(beside.digits[0].box.x, 40)
     }
 
+    func testAOneFarTallerThanTheOtherDigitsIsNotSure() throws {
+        // A form's wall that a scan cut off from its lines reads as a 1, but stands far taller than the writing.
+        let reading = try read(page { y, x in ring(y, x, cx: 60) || ring(y, x, cx: 110) || (y >= 5 && y < 95 && x >= 150 && x < 175) })
+        XCTAssertEqual(reading.number, "001")
+        XCTAssertEqual(reading.digits.map(\.verdict), ["sure", "sure", "not sure"])
+    }
+
     func testADigitFarLowerThanTheOthersIsNotSure() throws {
         // Three digits of the line's height and one under 0.6 of it (a 1's flag drawn apart, say).
         let reading = try read(page { y, x in
