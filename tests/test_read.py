@@ -330,6 +330,16 @@ def test_touching_digits_narrower_than_the_line_is_high_are_cut():
     assert (answer.number, answer.verdict) == ("8", "sure")
 
 
+def test_a_short_mark_that_joins_no_digit_is_no_digit():
+    """A short tick beside a digit (a 5's flag drawn apart, a scanner's blot) is kept to be joined;
+    when the digit reads better without it, it is left on its own, and dropped."""
+    grey = np.full((120, 200), 255, np.uint8)
+    grey[20:100, 40:92] = 0  # a ring 80 px high and 52 wide
+    grey[30:90, 50:82] = 255
+    grey[24:44, 98:104] = 0  # a tick a quarter of its height, 6 px to its right: together, wide
+    assert read_number(SureOfNarrowInputs(), Image.fromarray(grey)).number == "8"
+
+
 def test_hundreds_of_marks_are_refused_before_any_quadratic_search(model, monkeypatch):
     """Dust or printed text: every step that compares pieces pairwise (grouping, the neighbour test)
     runs on a bounded number of them, and the image is refused."""

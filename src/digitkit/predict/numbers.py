@@ -8,9 +8,9 @@ digit (a 5's flag, a 4's bar, a broken loop), neighbours that nearly touch may b
 cut, each where the model is surest (a cut, or a close call between one digit and two, is never
 "sure", nor is a digit far lower than the others, nor one read at under 0.97: a number is right
 only when all of its digits are), small round dots on the baseline between digits are decimal
-points (not "sure" among other specks), other specks are dropped and so are a short mark far from
-every other piece (a page's edge) and a flat one wider than two digits (a line drawn under the
-number), and each digit is fitted into the model's input exactly as a single digit is
+points (not "sure" among other specks), other specks are dropped and so are a short mark that
+joins no digit (a page's edge, a 5's flag apart) and a flat one wider than two digits (a line drawn
+under the number), and each digit is fitted into the model's input exactly as a single digit is
 (``data.normalize.fit_digit``); all digits of an image are read in one batch. A number written
 small in a large photo is read again from a closer look at it (``zoom_region``).
 
@@ -314,7 +314,8 @@ def _read_line(classifier: Classifier, image: Image.Image) -> NumberAnswer:
                              f"{MAX_DIGITS} can have: photograph or crop one line of handwriting")
     reader = _Reader(classifier, ink, labels, height)
     units = [part for unit in units for part in reader.split(unit)]
-    digits = _best_segmentation(reader, units)
+    # a short piece was kept for a neighbour to join: left on its own, it is no digit (a 5's flag apart)
+    digits = [d for d in _best_segmentation(reader, units) if d.height >= SHORT * height]
     points = [s for s in small if _is_point(s, digits, height)]
     speckled = len(small) - len(points) >= SPECKLED
     return NumberAnswer.of(_answers(reader, digits, points, scale, speckled), full)

@@ -144,7 +144,8 @@ public enum NumberReader {
         guard units.count <= maxDigits else { throw TooManyPieces(count: units.count) }
         let reader = PieceReader(ink: ink, labels: pixelLabels, lineHeight: lineHeight, classify: classify)
         units = units.flatMap { reader.split($0) }
-        let digits = bestSegmentation(reader, units)
+        // a short piece was kept for a neighbour to join: left on its own, it is no digit (a 5's flag apart)
+        let digits = bestSegmentation(reader, units).filter { Double($0.height) >= short * lineHeight }
         let points = small.filter { isPoint($0, digits: digits, lineHeight: lineHeight) }
         return Reading(answers(reader, digits: digits, points: points, labels: labels, scale: scale,
                                speckled: small.count - points.count >= speckled))

@@ -103,6 +103,12 @@ final class NumberReaderTests: XCTestCase {
         XCTAssertEqual(reading.digits.map(\.verdict), ["sure", "sure", "not sure"])
     }
 
+    func testAShortMarkThatJoinsNoDigitIsNoDigit() throws {
+        // A tick beside a digit is kept to be joined; when the digit reads better without it, it is dropped.
+        let reading = try read(page { y, x in ring(y, x, cx: 60, rx: 20) || (y >= 30 && y < 46 && x >= 85 && x < 93) })
+        XCTAssertEqual(reading.number, "0")
+    }
+
     func testADigitFarLowerThanTheOthersIsNotSure() throws {
         // Three digits of the line's height and one under 0.6 of it (a 1's flag drawn apart, say).
         let reading = try read(page { y, x in
