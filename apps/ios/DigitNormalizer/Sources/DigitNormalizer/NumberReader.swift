@@ -16,7 +16,7 @@ public enum NumberReader {
     static let speckled = 2  // with this many other specks about (a scan's noise), a point may be one of them: not "sure"
     static let low = 0.6  // a digit lower than this share of the line may be a piece of one (a 1's flag): never "sure"
     static let sureDigit = 0.97  // a digit of a number is "sure" from this probability (alone, from 0.9)
-    static let short = 0.4  // a piece lower than this, with no other piece close by, is no digit (a page's edge)
+    static let short = 0.4  // a piece lower than this, with no other piece close by or joining none, is no digit (a page's edge)
     static let line = 1.5  // lower than `short` and wider than this many line heights: a line drawn under or through the number
     static let splitFrom = 0.9  // a piece wider than this many line heights may be touching digits
     static let tall = 1.25  // a 1 taller than this many times the other digits' median height is not "sure" (a form's wall)
