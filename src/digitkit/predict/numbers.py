@@ -46,7 +46,7 @@ LOW = 0.6  # a digit lower than this share of the line's height may be a piece o
 SURE_DIGIT = 0.97  # a digit of a number is "sure" from this probability (alone, from 0.9): a number needs all of its digits right
 SPLIT_FROM = 0.9  # a piece wider than this many line heights may be touching digits
 TALL = 1.25  # a 1 taller than this many times the other digits' median height is not "sure" (a form's wall)
-WIDE = 1.0  # kept whole, a piece wider than this whose halves read nearly as well is a guess
+WIDE = 1.0  # narrower, a piece is cut only into sure digits; wider, kept whole, a close call is a guess
 DIGIT_BONUS = 0.3  # (log) each digit (not lower than LOW) adds this: two sure digits outweigh one sure pair
 MUST_SPLIT = 1.7  # wider than this, it is
 CUTS = 6  # a piece that may be touching digits is tried at this many of its faintest columns
@@ -219,8 +219,9 @@ class _Reader:
 
     def split(self, piece: Piece, depth: int = 0) -> list[Piece]:
         """The piece as one digit, or cut into two (or more) where the model is surest of both
-        halves: cut when the halves read surer than the whole (their geometric mean), and always
-        when the piece is too wide for one digit."""
+        halves: cut when the halves read surer than the whole (their geometric mean; a piece
+        narrower than ``WIDE`` line heights only into halves read as sure digits), and always when
+        the piece is too wide for one digit."""
         if piece.width < SPLIT_FROM * self.height or depth >= 3:
             return [piece]
         inside = np.isin(self.labels[piece.top : piece.bottom, piece.left : piece.right], piece.labels)
@@ -241,7 +242,9 @@ class _Reader:
         if sure[0] is None or not options:
             return [piece]
         best, (left, right) = max(options, key=lambda option: option[0])
-        if piece.width < MUST_SPLIT * self.height and best <= sure[0]:
+        # narrower than a digit (a broken stroke, two narrow digits touching): cut only into sure digits
+        narrow_and_unsure = piece.width < WIDE * self.height and best < math.log(SURE_DIGIT)
+        if piece.width < MUST_SPLIT * self.height and (best <= sure[0] or narrow_and_unsure):
             # wider than a digit, and two digits would read nearly as well
             piece.guess = best > sure[0] - JOIN_DOUBT and piece.width >= WIDE * self.height
             return [piece]

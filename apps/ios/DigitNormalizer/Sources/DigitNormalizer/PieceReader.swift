@@ -68,8 +68,9 @@ final class PieceReader {
     }
 
     /// The piece as one digit, or cut into two (or more) where the model is surest of both halves:
-    /// cut when the halves read surer than the whole (their geometric mean), always when it is too
-    /// wide for one digit; a whole that two digits would read nearly as well is marked a guess.
+    /// cut when the halves read surer than the whole (their geometric mean; a piece narrower than `wide`
+    /// line heights only into halves read as sure digits), always when it is too wide for one digit; a
+    /// whole that two digits would read nearly as well is marked a guess.
     func split(_ piece: Piece, depth: Int = 0) -> [Piece] {
         guard Double(piece.width) >= NumberReader.splitFrom * lineHeight, depth < 3 else { return [piece] }
         let own = Set(piece.labels)
@@ -100,7 +101,9 @@ final class PieceReader {
             if best == nil || score > best!.score { best = (score, pair) }
         }
         guard let whole = sure[0], let best else { return [piece] }
-        if Double(piece.width) < NumberReader.mustSplit * lineHeight && best.score <= whole {
+        // narrower than a digit (a broken stroke, two narrow digits touching): cut only into sure digits
+        let narrowAndUnsure = Double(piece.width) < NumberReader.wide * lineHeight && best.score < log(NumberReader.sureDigit)
+        if Double(piece.width) < NumberReader.mustSplit * lineHeight && (best.score <= whole || narrowAndUnsure) {
             var kept = piece
             // wider than a digit, and two digits would read nearly as well
             kept.guess = best.score > whole - NumberReader.joinDoubt && Double(piece.width) >= NumberReader.wide * lineHeight
