@@ -4,15 +4,15 @@ The ink is found as for one digit, with the paper's uneven light flattened first
 is not ink), the desk around a photographed sheet and printed lines (ruled or squared paper's, a
 form's line, box or comb of boxes) removed (``predict.ink``). Its pieces are found with
 8-connectivity (a thin diagonal stroke stays one piece), pieces that stand over one another are one
-digit (a 5's flag, a 4's bar, a broken loop), neighbours that nearly touch may be joined and a piece too wide for one digit is
-cut, each where the model is surest (a cut, or a close call between one digit and two, is never
-"sure", nor is a digit far lower than the others, nor one read at under 0.97: a number is right
-only when all of its digits are), small round dots on the baseline between digits are decimal
-points (not "sure" among other specks), other specks are dropped and so are a short mark that
-joins no digit (a page's edge, a 5's flag apart) and a flat one wider than two digits (a line drawn
-under the number), and each digit is fitted into the model's input exactly as a single digit is
-(``data.normalize.fit_digit``); all digits of an image are read in one batch. A number written
-small in a large photo is read again from a closer look at it (``zoom_region``).
+digit (a 5's flag, a 4's bar, a broken loop), neighbours that nearly touch may be joined and a piece
+too wide for one digit is cut, each where the model is surest (a cut, or a close call between one
+digit and two, is never "sure", nor is a digit far lower than the others, nor one read at under
+0.97: a number is right only when all of its digits are), small round dots on the baseline between
+digits are decimal points (not "sure" among other specks), other specks are dropped and so are a
+short mark that joins no digit (a page's edge, a 5's flag apart) and a flat one wider than two
+digits (a line drawn under the number), and each digit is fitted into the model's input exactly as a
+single digit is (``data.normalize.fit_digit``); all digits of an image are read in one batch. A
+number written small in a large photo is read again from a closer look at it (``zoom_region``).
 
 SciPy's ``ndimage`` does the image work (labelling, morphology, filters); the grouping and the
 choice of cuts are digitkit's own, since no library segments a line of handwritten digits.
@@ -45,10 +45,10 @@ LINE = 1.5  # lower than SHORT and wider than this many line heights: a line dra
 LOW = 0.6  # a digit lower than this share of the line's height may be a piece of one (a 1's flag): never "sure"
 SURE_DIGIT = 0.97  # a digit of a number is "sure" from this probability (alone, from 0.9): a number needs all of its digits right
 SPLIT_FROM = 0.9  # a piece wider than this many line heights may be touching digits
-TALL = 1.25  # a 1 taller than this many times the other digits' median height is not "sure" (a form's wall)
+MUST_SPLIT = 1.7  # wider than this, it is
 WIDE = 1.0  # narrower, a piece is cut only into sure digits; wider, kept whole, a close call is a guess
 DIGIT_BONUS = 0.3  # (log) each digit (not lower than LOW) adds this: two sure digits outweigh one sure pair
-MUST_SPLIT = 1.7  # wider than this, it is
+TALL = 1.25  # a 1 taller than this many times the other digits' median height is not "sure" (a form's wall)
 CUTS = 6  # a piece that may be touching digits is tried at this many of its faintest columns
 ZOOM_BELOW = 48  # digits lower than this many pixels as read, in a photo reduced to read, are read again closer
 

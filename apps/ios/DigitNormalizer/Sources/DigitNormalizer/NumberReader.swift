@@ -19,10 +19,10 @@ public enum NumberReader {
     static let short = 0.4  // a piece lower than this, with no other piece close by or joining none, is no digit (a page's edge)
     static let line = 1.5  // lower than `short` and wider than this many line heights: a line drawn under or through the number
     static let splitFrom = 0.9  // a piece wider than this many line heights may be touching digits
-    static let tall = 1.25  // a 1 taller than this many times the other digits' median height is not "sure" (a form's wall)
+    static let mustSplit = 1.7  // wider than this, it is
     static let wide = 1.0  // narrower, a piece is cut only into sure digits; wider, kept whole, a close call is a guess
     static let digitBonus = 0.3  // (log) each digit (not lower than `low`) adds this: two sure digits outweigh one sure pair
-    static let mustSplit = 1.7  // wider than this, it is
+    static let tall = 1.25  // a 1 taller than this many times the other digits' median height is not "sure" (a form's wall)
     static let cuts = 6  // a piece that may be touching digits is tried at this many of its faintest columns
     static let zoomBelow = 48  // digits lower than this many pixels as read, in a photo reduced to read, are read again closer
     public static let point = "."
