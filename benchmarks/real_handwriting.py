@@ -13,6 +13,9 @@ as a user would, in three parts reported apart:
 - non-digits: drawings of every kind in digitkit.data.handwriting.shapes (those training never sees
   marked "never trained"), taps, and letters from the benchmark's fonts: how often each is answered
   as a sure digit, and as "not a digit".
+- MNIST scans: MNIST's first 1,000 test digits (writers training never saw) binarised at 16-32
+  px and scaled back up jagged, once with their aspect kept and once stretched to fill a square box,
+  as some form processors deliver them (the check of round 3's issue: a stretched 1 is a fat bar).
 - out of distribution, as the field measures it: AUROC and the share of non-digits accepted when 95%
   of real digits are (FPR at 95% TPR), with the top probability as the score, on the non-digit
   drawings, the letters and Fashion-MNIST's test images; ``--baseline`` adds the same figures for a
@@ -261,6 +264,30 @@ def build_fashion(out: ImageSaver, count: int) -> None:
         out.save(Image.fromarray(images[index]), None, "fashion-mnist", "drawn", "fashion")
 
 
+def mnist_scan(image: np.ndarray, rng: np.random.Generator, stretched: bool) -> Image.Image:
+    """An MNIST digit as a scanned form's processor delivers it: binarised with the digit 16 to 32 px
+    tall, its aspect kept, or stretched to fill a square box (a 1 becomes a fat bar), scaled back up
+    jagged. The check of round 3's issue, on writers training never saw (MNIST's test writers)."""
+    ink = image.astype(np.float32) / 255
+    rows, cols = np.flatnonzero((ink > 0.2).any(1)), np.flatnonzero((ink > 0.2).any(0))
+    ink = ink[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
+    tall = int(rng.integers(16, 33))
+    wide = tall if stretched else max(2, round(ink.shape[1] * tall / ink.shape[0]))
+    small = np.asarray(Image.fromarray(ink, "F").resize((wide, tall), Image.Resampling.BILINEAR))
+    binary = np.pad(small > rng.uniform(0.3, 0.6) * small.max(), 3)
+    up = 64 // tall
+    return Image.fromarray(np.where(np.kron(binary, np.ones((up, up), bool)), 20, 240).astype(np.uint8), "L")
+
+
+def build_mnist_scans(out: ImageSaver, count: int) -> None:
+    """MNIST's first ``count`` test digits as scanned forms deliver them, aspect kept and stretched."""
+    data = load_dataset("mnist")
+    for image, label in zip(data.x_test[:count], data.y_test[:count]):
+        for stretched in (False, True):
+            render = "stretched" if stretched else "aspect kept"
+            out.save(mnist_scan(image, out.rng, stretched), str(label), "mnist-test", render, "mnist-scans")
+
+
 def predict_json(model: str, folder: Path) -> dict[str, dict]:
     """Run the real CLI, as the held-out set is: `digitkit predict MODEL DIR --json`."""
     out = subprocess.run([sys.executable, "-m", "digitkit", "predict", model, str(folder), "--json"],
@@ -297,6 +324,7 @@ def summarise_digits(truth: dict[str, dict], rows: dict[str, dict]) -> dict:
                     "sure_wrong": float((~right[sure & (values == v)]).mean()) if (sure & (values == v)).any() else 0.0}
                 for v in sorted(set(values))}
 
+    renders = np.array([truth[n]["render"] for n in names])
     confusions = Counter(f"{t}→{p}" for t, p in zip(y[~right], pred[~right]))
     return {
         "images": len(names),
@@ -309,6 +337,7 @@ def summarise_digits(truth: dict[str, dict], rows: dict[str, dict]) -> dict:
         "by_kind": group("kind"),
         "by_source": group("source"),
         "per_class": {d: accuracy(y == d) for d in range(10)},
+        "per_class_by_render": {v: {str(d): accuracy((y == d) & (renders == v)) for d in range(10)} for v in sorted(set(renders))},
         "top_confusions": confusions.most_common(10),
         "expected_calibration_error": expected_calibration_error(probs, y),
         "median_confidence_right": float(np.median(confidence[right])) if right.any() else None,
@@ -358,9 +387,10 @@ def out_of_distribution(truth: dict[str, dict], rows: dict[str, dict]) -> dict:
 
 
 def summarise(truth: dict[str, dict], rows: dict[str, dict]) -> dict:
-    parts = {part: {n: t for n, t in truth.items() if t["part"] == part} for part in ("real", "generated", "non-digits")}
+    parts = {part: {n: t for n, t in truth.items() if t["part"] == part}
+             for part in ("real", "generated", "non-digits", "mnist-scans")}
     result = {"sure_above": SURE_ABOVE, "not_a_digit_below": NOT_A_CLASS_BELOW}
-    for part in ("real", "generated"):
+    for part in ("real", "generated", "mnist-scans"):
         if parts[part]:
             result[part] = summarise_digits(parts[part], rows)
     if parts["non-digits"]:
@@ -385,6 +415,8 @@ def main() -> None:
     parser.add_argument("--fashion", type=int, default=1000, help="Fashion-MNIST test images among the non-digits (default 1000)")
     parser.add_argument("--baseline", help="a second model whose plain top probability is the out-of-distribution "
                                            "baseline row (a model trained on MNIST alone: --preset tutorial)")
+    parser.add_argument("--mnist-scans", type=int, default=1000,
+                        help="MNIST test digits read as scanned forms, aspect kept and stretched (default 1000; 0: none)")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--keep", help="keep the images (and truth.json) in this folder")
     parser.add_argument("--json", help="write the results here too")
@@ -398,6 +430,7 @@ def main() -> None:
         build_generated(out, args.per_glyph)
         build_non_digits(out, args.per_kind)
         build_fashion(out, args.fashion)
+        build_mnist_scans(out, args.mnist_scans)
         (folder / "truth.json").write_text(json.dumps(out.truth))
         result = {"model": args.model, **summarise(out.truth, predict_json(args.model, folder))}
         if args.baseline:
@@ -408,6 +441,12 @@ def main() -> None:
     print()
     print(_line("real writers (held-out pendigits)", result["real"]))
     print(_line("generated stand-in", result["generated"]))
+    if "mnist-scans" in result:
+        scans = result["mnist-scans"]
+        print(_line("MNIST test digits as scanned forms", scans))
+        for render, h in scans["honesty_by_render"].items():
+            print(f"MNIST scans, {render}: 1s {scans['per_class_by_render'][render]['1']:.1%}, right answers flagged "
+                  f"not sure {h['right_flagged_not_sure']:.1%}, a sure answer wrong {h['sure_wrong']:.2%}")
     nd = result["non-digits"]
     print(f"non-digits: {nd['images']} drawings of {len(nd['by_kind'])} kinds; answered as a sure digit "
           f"{nd['sure_digit']:.1%}, as not a digit {nd['not_a_digit']:.1%}")

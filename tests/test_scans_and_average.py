@@ -58,6 +58,51 @@ def test_training_data_draws_scans_from_the_other_writers_and_calibrates_on_both
     assert len(with_scans.x_train) == len(without.x_train) + with_scans.pools[1][1]
 
 
+def test_the_default_also_draws_scans_of_the_datasets_own_digits(mnist):
+    class Data:
+        x_train, y_train, x_val, y_val = mnist.x_train[:2000], mnist.y_train[:2000], None, None
+        class_names = [str(d) for d in range(10)]
+        num_classes = 10
+
+    config = TrainConfig.from_preset("default", val_size=200)
+    data = TrainingData(config, Data, torch.device("cpu"))
+    assert data.pool_names == ["other writers", "scanned forms of them", "scanned forms of its digits", "non-digits",
+                               "wrong cuts"]
+    first, size, drawn = data.pools[2]
+    assert drawn == round(1800 * config.scanned_dataset) and drawn * config.epochs - 5 <= size <= drawn * config.epochs
+    # Scans of MNIST's own digits, labelled as the digits they were made from: binarised and scaled
+    # back up (few grey levels against MNIST's smooth ones), about a third stretched to their box.
+    scans, labels = data.x_train[first : first + size, ..., 0], data.y_train[first : first + size]
+    assert set(labels.tolist()) == set(range(10))
+    ones = scans[labels == 1] > 0.5
+    assert 0.15 < float((ones.any(1).sum(1) >= 15).float().mean()) < 0.5  # a 1 as wide as its box: stretched
+    fast = TrainingData(TrainConfig.from_preset("fast", val_size=200), Data, torch.device("cpu"))
+    assert "scanned forms of its digits" not in fast.pool_names
+    assert len(data.x_train) == len(TrainingData(TrainConfig.from_preset("default", val_size=200, scanned_dataset=0.0),
+                                                 Data, torch.device("cpu")).x_train) + size
+
+
+def test_a_scan_that_lost_its_digit_is_not_learnt_as_that_digit():
+    from digitkit.train.mix import EpochArrays
+
+    class Data:
+        # A faint hairline 1 binarises away at a scan's threshold, a clear 7 survives.
+        faint, clear = np.zeros((28, 28), np.uint8), np.zeros((28, 28), np.uint8)
+        faint[4:24, 14] = 30
+        clear[5, 6:22] = 255
+        clear[5:24, 19:22] = 255
+        x_train, y_train = np.stack([faint, clear] * 20), np.array([1, 7] * 20, np.uint8)
+        x_val, y_val = x_train[:2], y_train[:2]
+        class_names = [str(d) for d in range(10)]
+        num_classes = 10
+
+    config = TrainConfig.from_preset("default", scanned_dataset=1.0, synthetic=0.0, non_digits=0.0, epochs=1)
+    arrays = EpochArrays.build(config, Data)
+    first, size, _ = arrays.pools[0]
+    assert arrays.pool_names == ["scanned forms of its digits"]
+    assert set(arrays.y_train[first : first + size].tolist()) == {7}
+
+
 def test_wrong_cuts_are_pairs_and_pieces_learnt_as_no_digit(mnist):
     class Data:
         x_train, y_train, x_val, y_val = mnist.x_train[:2000], mnist.y_train[:2000], None, None
@@ -131,3 +176,21 @@ def test_out_of_distribution_figures():
     # Half the non-digits score as high as the surest digits.
     half = module.auroc_and_fpr95(digits, np.r_[np.full(50, 0.1), np.full(50, 1.0)])
     assert half["fpr_at_95_tpr"] == 0.5 and 0.5 < half["auroc"] < 0.55
+
+
+def test_the_benchmarks_mnist_scans_are_binary_and_a_stretched_1_fills_its_box(mnist):
+    spec = importlib.util.spec_from_file_location("real_handwriting", BENCHMARK)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    one = mnist.x_test[int(np.flatnonzero(mnist.y_test == 1)[0])]
+    rng = np.random.default_rng(0)
+    kept, stretched = (np.asarray(module.mnist_scan(one, rng, s)) for s in (False, True))
+    for scan in (kept, stretched):
+        assert set(np.unique(scan).tolist()) == {20, 240}  # binarised: ink and paper, nothing between
+    def box(scan):
+        rows, cols = np.flatnonzero((scan < 128).any(1)), np.flatnonzero((scan < 128).any(0))
+        return rows[-1] + 1 - rows[0], cols[-1] + 1 - cols[0]
+    tall, wide = box(kept)
+    assert wide < tall / 2  # a 1 keeps its narrow shape
+    tall, wide = box(stretched)
+    assert abs(wide - tall) <= 4 * (64 // 16)  # and stretched, it is as wide as it is tall (a fat bar)

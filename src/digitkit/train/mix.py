@@ -34,7 +34,8 @@ class TrainingData:
     per run, ``augment.scanned_forms``), and the calibration writers join as scans too. With
     ``config.non_digits`` > 0, that fraction of the epoch is drawings that are not digits, labelled
     one past the last class (see ``_loss``), and a ``config.wrong_cuts`` fraction is digits cut
-    wrongly (``wrong_cuts``), labelled the same."""
+    wrongly (``wrong_cuts``), labelled the same. With ``config.scanned_dataset`` > 0, each epoch also
+    draws that share of the dataset's own digits again as scanned forms deliver them."""
 
     def __init__(self, config: TrainConfig, data, dev: torch.device, arrays: EpochArrays | None = None):
         arrays = arrays or EpochArrays.build(config, data)
@@ -101,6 +102,8 @@ class EpochArrays:
         epoch_size = out.base / (1 - synthetic - non_digits - cuts)
         if synthetic > 0:
             out._other_writers(config, round(epoch_size * synthetic))
+        if digits and config.scanned_dataset > 0:
+            out._own_scans(config, round(out.base * config.scanned_dataset))
         if non_digits > 0:
             x_nd = load_non_digits()
             out._pool("non-digits", len(x_nd), round(epoch_size * non_digits))
@@ -118,6 +121,17 @@ class EpochArrays:
         """A pool of ``size`` images, about to be appended after the training images."""
         self.pools.append((len(self.x_train), size, drawn))
         self.pool_names.append(name)
+
+    def _own_scans(self, config: TrainConfig, drawn: int) -> None:
+        """The pool of the dataset's own digits as scanned forms deliver them (its hundreds of writers,
+        where the other writers are two dozen), as many as the run draws (each about once)."""
+        chosen = np.random.default_rng(config.seed + 2).permutation(self.base)[: drawn * config.epochs]
+        scans = as_scans(self.x_train[chosen], config.seed + 2)
+        # A faint digit can binarise to a few dots or to nothing: no longer a picture of its label.
+        kept = _inked_pixels(scans) >= 0.25 * _inked_pixels(self.x_train[chosen])
+        self._pool("scanned forms of its digits", int(kept.sum()), drawn)
+        self.x_train = np.concatenate([self.x_train, scans[kept]])
+        self.y_train = np.concatenate([self.y_train, self.y_train[chosen][kept]])
 
     def _other_writers(self, config: TrainConfig, drawn: int) -> None:
         """The other writers' pool (and its scanned forms) after the training images, their held-out
@@ -205,6 +219,10 @@ def _inked(image: np.ndarray) -> np.ndarray:
     if not len(rows):
         return ink  # a blank image stays whole (fit_digit finds the other digit's ink)
     return ink[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
+
+
+def _inked_pixels(images: np.ndarray) -> np.ndarray:
+    return (images > INKED * 255).sum((1, 2))
 
 
 def as_scans(images: np.ndarray, seed: int) -> np.ndarray:
