@@ -11,6 +11,7 @@ import pytest
 import keras
 import torch
 
+from digitkit import ConfigError
 from digitkit.train import TrainConfig, train
 from digitkit.train.augment import scanned_forms
 from digitkit.train.average import WeightAverage
@@ -78,6 +79,9 @@ def test_the_default_also_draws_scans_of_the_datasets_own_digits(mnist):
     assert 0.15 < float((ones.any(1).sum(1) >= 15).float().mean()) < 0.5  # a 1 as wide as its box: stretched
     fast = TrainingData(TrainConfig.from_preset("fast", val_size=200), Data, torch.device("cpu"))
     assert "scanned forms of its digits" not in fast.pool_names
+    for wrong in (-0.1, 1.5, float("nan")):
+        with pytest.raises(ConfigError, match="scanned dataset"):
+            TrainConfig.from_preset("default", scanned_dataset=wrong).validate()
     assert len(data.x_train) == len(TrainingData(TrainConfig.from_preset("default", val_size=200, scanned_dataset=0.0),
                                                  Data, torch.device("cpu")).x_train) + size
 
