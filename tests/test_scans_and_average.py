@@ -105,6 +105,8 @@ def test_a_scan_that_lost_its_digit_is_not_learnt_as_that_digit():
     first, size, _ = arrays.pools[0]
     assert arrays.pool_names == ["scanned forms of its digits"]
     assert set(arrays.y_train[first : first + size].tolist()) == {7}
+    Data.x_train, Data.y_train = Data.x_train[::2], Data.y_train[::2]  # faint 1s alone: no scan survives
+    assert EpochArrays.build(config, Data).pool_names == []
 
 
 def test_wrong_cuts_are_pairs_and_pieces_learnt_as_no_digit(mnist):

@@ -129,6 +129,8 @@ class EpochArrays:
         scans = as_scans(self.x_train[chosen], config.seed + 2)
         # A faint digit can binarise to a few dots or to nothing: no longer a picture of its label.
         kept = _inked_pixels(scans) >= 0.25 * _inked_pixels(self.x_train[chosen])
+        if not kept.any():  # a handful of images, or none that survives a scan
+            return
         self._pool("scanned forms of its digits", int(kept.sum()), drawn)
         self.x_train = np.concatenate([self.x_train, scans[kept]])
         self.y_train = np.concatenate([self.y_train, self.y_train[chosen][kept]])
