@@ -200,3 +200,15 @@ def test_the_benchmarks_mnist_scans_are_binary_and_a_stretched_1_fills_its_box(m
     assert wide < tall / 2  # a 1 keeps its narrow shape
     tall, wide = box(stretched)
     assert abs(wide - tall) <= 4 * (64 // 16)  # and stretched, it is as wide as it is tall (a fat bar)
+
+
+def test_wrong_cuts_pass_over_pieces_too_small_to_see_and_refuse_images_that_are_all_such():
+    from digitkit import DigitkitError
+
+    digits = np.zeros((40, 28, 28), np.uint8)
+    digits[::2, 4:24, 4:24] = 255  # clear wide blocks
+    # The odd ones blank (a scan that kept no ink): a pair of two of them is no cut at all.
+    cuts = wrong_cuts(digits, 30, seed=0)
+    assert cuts.shape == (30, 28, 28) and (cuts.reshape(30, -1).max(1) > 0).all()
+    with pytest.raises(DigitkitError, match="wrong-cuts 0"):
+        wrong_cuts(np.zeros((10, 28, 28), np.uint8), 5, seed=0)

@@ -12,7 +12,7 @@ import torch
 from digitkit import DigitkitError
 from digitkit.data import split_validation
 from digitkit.data.handwriting import DIGITS, load_extra_digits, load_non_digits, load_part
-from digitkit.data.normalize import fit_digit
+from digitkit.data.normalize import BlankImage, fit_digit
 from digitkit.inference import to_tensor
 from digitkit.train.augment import scanned_forms
 from digitkit.train.config import TrainConfig
@@ -174,12 +174,23 @@ def wrong_cuts(images: np.ndarray, count: int, seed: int) -> np.ndarray:
     out = np.empty((count, 28, 28), np.uint8)
     candidates = rng.permutation(len(images))[: 4 * count]
     wide = candidates[_is_wide(images[candidates])].tolist()
-    for i in range(count):
+    i = failures = 0
+    while i < count:
+        if failures > count + 100:
+            raise DigitkitError("the training images are too faint to make wrong cuts of (nearly every piece is "
+                                "too small to see at 28 px); train with --wrong-cuts 0")
         if i % 2 == 0 or not wide:
             ink = _pair(*(_inked(images[k]) for k in rng.integers(len(images), size=2)), rng)
         else:
             ink = _piece(_inked(images[wide[int(rng.integers(len(wide)))]]), rng)
-        out[i] = fit_digit(ink)
+        try:
+            if not ink.any():
+                raise BlankImage("no ink")
+            out[i] = fit_digit(ink)
+        except BlankImage:  # blank, or a piece of a faint scan too small to see at 28 px: cut another
+            failures += 1
+            continue
+        i += 1
     return out
 
 
