@@ -20,6 +20,13 @@ from digitkit.train.mix import TrainingData, wrong_cuts
 BENCHMARK = Path(__file__).parents[1] / "benchmarks" / "real_handwriting.py"
 
 
+def real_handwriting():
+    spec = importlib.util.spec_from_file_location("real_handwriting", BENCHMARK)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def bar(width: int) -> torch.Tensor:
     """A thin vertical stroke (a plain 1) of ``width`` px in a 28x28 field."""
     image = torch.zeros(28, 28)
@@ -171,9 +178,7 @@ def test_a_run_with_an_average_saves_the_averaged_weights(tmp_path, tiny_mnist_d
 
 
 def test_out_of_distribution_figures():
-    spec = importlib.util.spec_from_file_location("real_handwriting", BENCHMARK)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = real_handwriting()
     digits = np.linspace(0.5, 1.0, 100)
     apart = module.auroc_and_fpr95(digits, np.linspace(0.0, 0.4, 50))
     assert apart == {"n": 50, "auroc": 1.0, "fpr_at_95_tpr": 0.0}
@@ -185,14 +190,13 @@ def test_out_of_distribution_figures():
 
 
 def test_the_benchmarks_mnist_scans_are_binary_and_a_stretched_1_fills_its_box(mnist):
-    spec = importlib.util.spec_from_file_location("real_handwriting", BENCHMARK)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = real_handwriting()
     one = mnist.x_test[int(np.flatnonzero(mnist.y_test == 1)[0])]
     rng = np.random.default_rng(0)
     kept, stretched = (np.asarray(module.mnist_scan(one, rng, s)) for s in (False, True))
     for scan in (kept, stretched):
         assert set(np.unique(scan).tolist()) == {20, 240}  # binarised: ink and paper, nothing between
+
     def box(scan):
         rows, cols = np.flatnonzero((scan < 128).any(1)), np.flatnonzero((scan < 128).any(0))
         return rows[-1] + 1 - rows[0], cols[-1] + 1 - cols[0]
