@@ -1,4 +1,6 @@
+import importlib.util
 import os
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -55,3 +57,13 @@ def onnx_model(trained_run):
     from digitkit.export import export
 
     return export(trained_run.path, "onnx", trained_run.export_path(".onnx"))
+
+
+@pytest.fixture(scope="session")
+def real_handwriting():
+    """benchmarks/real_handwriting.py as a module (the benchmarks are scripts, not a package)."""
+    path = Path(__file__).parents[1] / "benchmarks" / "real_handwriting.py"
+    spec = importlib.util.spec_from_file_location("real_handwriting", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

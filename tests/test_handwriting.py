@@ -2,9 +2,7 @@
 sources, the split between training and benchmark (fonts, pendigits writers, non-digit kinds), the
 loss that teaches "no digit", and calibrated probabilities."""
 
-import importlib.util
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,7 +10,6 @@ from scipy import ndimage
 
 from digitkit.data import handwriting as hw
 
-BENCHMARK = Path(__file__).parents[1] / "benchmarks" / "real_handwriting.py"
 
 
 @pytest.mark.parametrize("part", list(hw.PARTS))
@@ -112,10 +109,8 @@ def test_pen_digits_are_drawn_and_normalised():
             assert image is not None and image.shape == (28, 28) and image.max() == 255, digit
 
 
-def test_benchmark_fonts_are_never_trained_on():
-    spec = importlib.util.spec_from_file_location("real_handwriting", BENCHMARK)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+def test_benchmark_fonts_are_never_trained_on(real_handwriting):
+    module = real_handwriting
     assert not set(module.FONTS) & set(hw.TRAINING_FONTS)
     assert not set(module.HERSHEY) & set(hw.TRAINING_HERSHEY)
     # Different files can hold the same design: the Hershey sets share no digit shapes either.

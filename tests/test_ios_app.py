@@ -138,23 +138,18 @@ def test_swift_uses_the_exported_model_contract():
     assert load_classifier(package).labels == [str(d) for d in range(10)]
 
 
-def test_the_model_the_app_ships_reads_what_the_default_reads(mnist):
+def test_the_model_the_app_ships_reads_what_the_default_reads(mnist, real_handwriting):
     """The app's model is a current default (`digitkit export RUN --format coreml --precision fp16`):
     it reads MNIST and, learnt from scans of MNIST's own digits, a 1 a form processor stretched to
     fill its box (a round-1 model read 22% of them). Read by digitkit's own Core ML reader."""
-    import importlib.util
-
     import numpy as np
 
     from digitkit.classifier import load_classifier
 
-    spec = importlib.util.spec_from_file_location("real_handwriting", APP.parents[1] / "benchmarks" / "real_handwriting.py")
-    benchmark = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(benchmark)
     model = load_classifier(APP / "MNISTDraw" / "MNISTClassifier.mlpackage")
     assert (model.predict(mnist.x_test[:1000]).argmax(1) == mnist.y_test[:1000]).mean() >= 0.99
     rng = np.random.default_rng(0)
-    ones = [benchmark.mnist_scan(one, rng, stretched=True) for one in mnist.x_test[mnist.y_test == 1][:100]]
+    ones = [real_handwriting.mnist_scan(one, rng, stretched=True) for one in mnist.x_test[mnist.y_test == 1][:100]]
     read = model.predict(np.stack([py.normalize(scan).image for scan in ones])).argmax(1)
     assert (read == 1).mean() >= 0.5
 

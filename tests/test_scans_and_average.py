@@ -2,9 +2,7 @@
 calibration), the moving average of the weights (train.average), and the out-of-distribution
 figures of benchmarks/real_handwriting.py."""
 
-import importlib.util
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -17,14 +15,6 @@ from digitkit.train.augment import scanned_forms
 from digitkit.train.average import WeightAverage
 from digitkit.train.mix import TrainingData, wrong_cuts
 
-BENCHMARK = Path(__file__).parents[1] / "benchmarks" / "real_handwriting.py"
-
-
-def real_handwriting():
-    spec = importlib.util.spec_from_file_location("real_handwriting", BENCHMARK)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def bar(width: int) -> torch.Tensor:
@@ -177,8 +167,8 @@ def test_a_run_with_an_average_saves_the_averaged_weights(tmp_path, tiny_mnist_d
         TrainConfig.from_preset("fast", average=1.0).validate()
 
 
-def test_out_of_distribution_figures():
-    module = real_handwriting()
+def test_out_of_distribution_figures(real_handwriting):
+    module = real_handwriting
     digits = np.linspace(0.5, 1.0, 100)
     apart = module.auroc_and_fpr95(digits, np.linspace(0.0, 0.4, 50))
     assert apart == {"n": 50, "auroc": 1.0, "fpr_at_95_tpr": 0.0}
@@ -189,8 +179,8 @@ def test_out_of_distribution_figures():
     assert half["fpr_at_95_tpr"] == 0.5 and 0.5 < half["auroc"] < 0.55
 
 
-def test_the_benchmarks_mnist_scans_are_binary_and_a_stretched_1_fills_its_box(mnist):
-    module = real_handwriting()
+def test_the_benchmarks_mnist_scans_are_binary_and_a_stretched_1_fills_its_box(mnist, real_handwriting):
+    module = real_handwriting
     one = mnist.x_test[int(np.flatnonzero(mnist.y_test == 1)[0])]
     rng = np.random.default_rng(0)
     kept, stretched = (np.asarray(module.mnist_scan(one, rng, s)) for s in (False, True))

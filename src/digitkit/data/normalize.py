@@ -306,6 +306,8 @@ def fit_digit(ink: np.ndarray) -> np.ndarray:
     """Steps 4-6: one piece of ink (float 0..1, cropped to its box) as MNIST draws a digit: thin
     strokes thickened, the longer side scaled to 20 px, the centre of mass at the centre of 28×28.
     uint8, white on black; raises :class:`BlankImage` if nothing is left to see at that size."""
+    if not ink.any():
+        raise BlankImage("no digit found: there is no ink")
     ink = _thicken(ink)
     scale = BOX / max(ink.shape)
     height, width_px = ink.shape

@@ -243,10 +243,10 @@ class _Reader:
             return [piece]
         best, (left, right) = max(options, key=lambda option: option[0])
         # narrower than a digit (a broken stroke, two narrow digits touching): cut only into sure digits
-        narrow_and_unsure = piece.width < WIDE * self.height and best < math.log(SURE_DIGIT)
-        if piece.width < MUST_SPLIT * self.height and (best <= sure[0] or narrow_and_unsure):
+        narrow = piece.width < WIDE * self.height
+        if piece.width < MUST_SPLIT * self.height and (best <= sure[0] or (narrow and best < math.log(SURE_DIGIT))):
             # wider than a digit, and two digits would read nearly as well
-            piece.guess = best > sure[0] - JOIN_DOUBT and piece.width >= WIDE * self.height
+            piece.guess = best > sure[0] - JOIN_DOUBT and not narrow
             return [piece]
         return self.split(left, depth + 1) + self.split(right, depth + 1)
 

@@ -126,9 +126,10 @@ class EpochArrays:
         """The pool of the dataset's own digits as scanned forms deliver them (its hundreds of writers,
         where the other writers are two dozen), as many as the run draws (each about once)."""
         chosen = np.random.default_rng(config.seed + 2).permutation(self.base)[: drawn * config.epochs]
-        scans = as_scans(self.x_train[chosen], config.seed + 2)
+        originals = self.x_train[chosen]
+        scans = as_scans(originals, config.seed + 2)
         # A faint digit can binarise to a few dots or to nothing: no longer a picture of its label.
-        kept = _inked_pixels(scans) >= 0.25 * _inked_pixels(self.x_train[chosen])
+        kept = _inked_pixels(scans) >= 0.25 * _inked_pixels(originals)
         if not kept.any():  # a handful of images, or none that survives a scan
             return
         self._pool("scanned forms of its digits", int(kept.sum()), drawn)
@@ -184,8 +185,6 @@ def wrong_cuts(images: np.ndarray, count: int, seed: int) -> np.ndarray:
         else:
             ink = _piece(_inked(images[wide[int(rng.integers(len(wide)))]]), rng)
         try:
-            if not ink.any():
-                raise BlankImage("no ink")
             out[i] = fit_digit(ink)
         except BlankImage:  # blank, or a piece of a faint scan too small to see at 28 px: cut another
             failures += 1

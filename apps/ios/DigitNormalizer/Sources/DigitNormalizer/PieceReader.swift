@@ -102,11 +102,12 @@ final class PieceReader {
         }
         guard let whole = sure[0], let best else { return [piece] }
         // narrower than a digit (a broken stroke, two narrow digits touching): cut only into sure digits
-        let narrowAndUnsure = Double(piece.width) < NumberReader.wide * lineHeight && best.score < log(NumberReader.sureDigit)
-        if Double(piece.width) < NumberReader.mustSplit * lineHeight && (best.score <= whole || narrowAndUnsure) {
+        let narrow = Double(piece.width) < NumberReader.wide * lineHeight
+        if Double(piece.width) < NumberReader.mustSplit * lineHeight
+            && (best.score <= whole || (narrow && best.score < log(NumberReader.sureDigit))) {
             var kept = piece
             // wider than a digit, and two digits would read nearly as well
-            kept.guess = best.score > whole - NumberReader.joinDoubt && Double(piece.width) >= NumberReader.wide * lineHeight
+            kept.guess = best.score > whole - NumberReader.joinDoubt && !narrow
             return [kept]
         }
         return split(best.pair.0, depth: depth + 1) + split(best.pair.1, depth: depth + 1)
