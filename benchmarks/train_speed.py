@@ -28,7 +28,6 @@ Works on CPU and CUDA (the device is printed).
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import platform
 import sys
@@ -44,7 +43,7 @@ from digitkit.data import load_dataset
 from digitkit.inference import device, predict_images
 from digitkit.models import tutorial
 from digitkit.train import PRESETS, TrainConfig, train
-from digitkit.train.loop import mixed_precision
+from digitkit.train.precision import training_arithmetic
 
 THRESHOLDS = (0.990, 0.995)
 
@@ -124,7 +123,7 @@ def main() -> None:
     dev = device()
     name = torch.cuda.get_device_name(dev) if dev.type == "cuda" else \
         f"{platform.processor() or 'CPU'}, {torch.get_num_threads()} threads"
-    precision = "fp32" if isinstance(mixed_precision(dev), contextlib.nullcontext) else "bf16"
+    precision = training_arithmetic(dev)
     print(f"device: {name}; digitkit's training arithmetic: {precision}", flush=True)
     rows = []
     with tempfile.TemporaryDirectory() as tmp:

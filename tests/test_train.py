@@ -2,10 +2,12 @@ import json
 
 import numpy as np
 import pytest
+import torch
 
 from digitkit import DigitkitError
 from digitkit.runs import Run
-from digitkit.train import PRESETS, TrainConfig, train
+from digitkit.train import PRESETS, TrainConfig, precision, train
+from digitkit.train.precision import training_arithmetic
 
 RUN_FILES = {"model.keras", "config.json", "history.json", "metrics.json", "curves.png",
              "confusion_matrix.png", "misclassified.png"}
@@ -22,6 +24,7 @@ def test_short_run_writes_a_complete_run_folder(tmp_path, tiny_mnist_dir):
     metrics = json.loads((run.path / "metrics.json").read_text())
     assert 0.5 < metrics["test_accuracy"] <= 1.0  # 100 steps on 1,000 digits already learn a lot
     assert metrics["num_test"] == 300
+    assert metrics["arithmetic"] == training_arithmetic(torch.device("cpu"))
     assert sum(map(sum, metrics["confusion_matrix"])) == 300
     history = json.loads((run.path / "history.json").read_text())
     assert [h["epoch"] for h in history] == [1, 2]
@@ -37,6 +40,16 @@ def test_same_seed_same_weights_on_cpu(tmp_path, tiny_mnist_dir):
     for wa, wb in zip(a.get_weights(), b.get_weights()):
         np.testing.assert_array_equal(wa, wb)
     assert any(not np.array_equal(wa, wc) for wa, wc in zip(a.get_weights(), c.get_weights()))
+
+
+@pytest.mark.parametrize("computes_bf16, expected", [(True, "bf16"), (False, "fp32")])
+def test_cpus_that_compute_bf16_train_in_bf16_and_others_in_fp32(monkeypatch, computes_bf16, expected):
+    monkeypatch.setattr(precision, "cpu_computes_bf16", lambda: computes_bf16)
+    cpu = torch.device("cpu")
+    assert training_arithmetic(cpu) == expected
+    assert isinstance(precision.mixed_precision(cpu), torch.autocast) == (expected == "bf16")
+    assert (training_arithmetic(cpu, "fp32"), training_arithmetic(cpu, "bf16")) == ("fp32", "bf16")
+    assert training_arithmetic(torch.device("cuda")) == "bf16"
 
 
 @pytest.mark.parametrize("preset", list(PRESETS))

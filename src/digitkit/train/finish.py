@@ -15,6 +15,7 @@ from digitkit.models import SHIFTS, fold_temperature, portable, shift_averaged, 
 from digitkit.report import save_report_figures, score
 from digitkit.runs import MODEL_FILE, Run, load_keras_model
 from digitkit.train.calibrate import apply_temperature, fit_temperature
+from digitkit.train.precision import training_arithmetic
 from digitkit.train.state import Session
 from digitkit.train.twin import TrainingTwin
 from digitkit.ui import console
@@ -76,6 +77,7 @@ def finish(run: Run, session: Session, history: list[dict], quiet: bool, seconds
         "epochs_run": len(history),
         "best_epoch": int(np.argmin([h[session.monitor] for h in history])) + 1,
         "device": dev.type,
+        "arithmetic": training_arithmetic(dev, config.precision),
         # Where the run's time went, step by step (docs/benchmarks.md's start-up table).
         "seconds": {step: round(value, 2) for step, value in seconds.items()},
     }

@@ -8,7 +8,6 @@ fused optimizer step, and Keras' callbacks (best checkpoint, early stopping) run
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import math
 import time
@@ -33,6 +32,7 @@ from digitkit.train.average import WeightAverage
 from digitkit.train.config import TrainConfig
 from digitkit.train.finish import finish
 from digitkit.train.mix import TrainingData
+from digitkit.train.precision import mixed_precision
 from digitkit.train.state import STATE_FILE, Session, TrainState
 from digitkit.train.twin import TrainingTwin
 from digitkit.ui import console, epoch_progress, escape, item_progress, number
@@ -54,14 +54,6 @@ def _evaluate(twin: TrainingTwin, x: torch.Tensor, y: torch.Tensor, smoothing: f
     # rises late in a smoothed run while accuracy still improves, and would pick too early an epoch.
     probs = torch.cat([twin(x[i : i + 1000], training=False) for i in range(0, len(x), 1000)])
     return _loss(probs, y, smoothing).item(), (probs.argmax(1) == y).float().mean().item()
-
-
-def mixed_precision(dev: torch.device, precision: str = "auto"):
-    """bf16 autocast where it pays (``auto``): CUDA, and CPUs with AMX tiles (bf16 matrix units);
-    other CPUs compute bf16 slower than fp32, so they keep fp32. ``fp32`` and ``bf16`` force it."""
-    use_bf16 = precision == "bf16" or (precision == "auto" and (
-        dev.type == "cuda" or (dev.type == "cpu" and torch.cpu._is_amx_tile_supported())))
-    return torch.autocast(dev.type, dtype=torch.bfloat16) if use_bf16 else contextlib.nullcontext()
 
 
 def _optimizer(config: TrainConfig, model: keras.Model, steps: int):
