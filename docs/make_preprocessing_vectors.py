@@ -53,6 +53,9 @@ def cases():
     texture = np.asarray(pencil).copy()
     texture[::2, ::3] = np.where(texture[::2, ::3] < 128, 250, texture[::2, ::3])  # pinholes in the graphite
     yield "no thickening: textured pencil seven L 44x52", Image.fromarray(texture)
+    fat = Image.new("L", (32, 32), 250)  # over half of it ink: the median grey is the ink's
+    ImageDraw.Draw(fat).polygon([(12, 0), (31, 0), (31, 6), (20, 31), (0, 31), (0, 24)], fill=10)
+    yield "ink over half: a one stretched to fill a tight box L 32x32", fat
     form = Image.new("L", (72, 72), 240)
     draw = ImageDraw.Draw(form)
     draw.rectangle([4, 4, 67, 67], outline=25, width=2)  # a scanned form's dark printed box

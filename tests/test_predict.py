@@ -3,7 +3,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image, ImageDraw
+from PIL import Image, ImageDraw, ImageOps
 from scipy import ndimage
 
 from digitkit.classifier import load_classifier
@@ -36,6 +36,21 @@ def test_polarity_both_ways_gives_the_same_input(mnist):
     light_on_dark = normalize(digit_image(mnist, invert=False))
     assert dark_on_light.polarity == "dark-on-light" and light_on_dark.polarity == "light-on-dark"
     assert np.abs(dark_on_light.image.astype(int) - light_on_dark.image.astype(int)).max() <= 1
+
+
+def test_ink_over_half_of_a_tight_box_is_still_dark_ink_on_paper():
+    """A fat 1 stretched to fill its box, as a form processor delivers it: over half the image is
+    ink, so the median grey is the ink's; the paper along the edge tells which is which. Before,
+    the paper was taken for light ink and the model saw a hollow frame."""
+    fat = Image.new("L", (32, 32), 250)
+    ImageDraw.Draw(fat).polygon([(12, 0), (31, 0), (31, 6), (20, 31), (0, 31), (0, 24)], fill=10)
+    assert (np.asarray(fat) < 128).mean() > 0.5
+    out = normalize(fat)
+    assert out.polarity == "dark-on-light"
+    # The ink is the bar itself: a solid diagonal band, inked through its middle.
+    assert out.image[14, 14] > 200 and out.image[4, 4] == out.image[23, 23] == 0
+    # Light ink on a dark ground with a dark edge is still light ink, however much of it there is.
+    assert normalize(ImageOps.expand(ImageOps.invert(fat), 8, fill=0)).polarity == "light-on-dark"
 
 
 def test_output_is_mnist_like(mnist):

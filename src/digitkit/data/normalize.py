@@ -11,8 +11,9 @@ vectors, for the ports to JavaScript and Swift):
 2. Ink map. With transparency (alpha < 255 somewhere) and opaque pixels a minority, the alpha *is*
    the ink (a drawing on a transparent canvas). Otherwise transparent pixels take the background
    level, the background level is the (lower) median grey (ink covers less than half of an image of
-   one digit), and polarity follows from it: ink = background − grey on light paper (median ≥ 128),
-   grey − background on dark.
+   one digit), unless that median is dark and the median of the image's edge is light (ink over
+   half of a tight box: the edge's level is the paper's), and polarity follows from it: ink =
+   background − grey on light paper (background ≥ 128), grey − background on dark.
 3. Clean: ink below ``NOISE_FRACTION`` of the strongest ink is background (paper texture, JPEG
    noise, shadows); a printed box around the digit (a scanned form) is dropped; specks under
    ``SPECK_FRACTION`` of the largest connected stroke are dropped.
@@ -173,6 +174,11 @@ def _median(values: np.ndarray) -> int:
     return int(np.searchsorted(counts, (values.size - 1) // 2, side="right"))
 
 
+def _edge(grey: np.ndarray) -> np.ndarray:
+    """The image's outermost pixels, each once."""
+    return np.concatenate([grey[0], grey[-1], grey[1:-1, 0], grey[1:-1, -1]])
+
+
 def ink_map(image: Image.Image) -> tuple[np.ndarray, str]:
     """Ink strength in 0..1 per pixel (0 = background), and the polarity that was detected."""
     grey, alpha = _grey_and_alpha(image)
@@ -182,6 +188,11 @@ def ink_map(image: Image.Image) -> tuple[np.ndarray, str]:
             return alpha.astype(np.float32) / 255, "alpha"
         grey = np.where(opaque, grey, _median(grey[opaque])).astype(np.uint8)
     background = _median(grey)
+    if background < 128 and min(grey.shape) >= 3 and (edge := _median(_edge(grey))) >= 128:
+        # Ink over half the image (a digit stretched to fill a tight box, a thick pen) makes the
+        # median the ink's level; paper's light along most of the image's edge says it is paper.
+        # (Not the other way round: a sheet photographed on a dark desk has the desk on its edge.)
+        background = edge
     grey = grey.astype(np.float32)
     if background >= 128:
         return np.clip((background - grey) / 255, 0, 1), "dark-on-light"

@@ -79,6 +79,16 @@ public enum DigitNormalizer {
         return 255
     }
 
+    /// The image's outermost pixels, each once.
+    static func edgePixels(_ grey: [UInt8], width: Int, height: Int) -> [UInt8] {
+        var edge = Array(grey[0..<width]) + Array(grey[(height - 1) * width..<height * width])
+        for y in 1..<(height - 1) {
+            edge.append(grey[y * width])
+            edge.append(grey[y * width + width - 1])
+        }
+        return edge
+    }
+
     /// Which way the ink was found: the alpha of a transparent canvas, or dark or light on its background.
     enum Polarity { case alpha, darkOnLight, lightOnDark }
 
@@ -97,7 +107,13 @@ public enum DigitNormalizer {
             let background = UInt8(lowerMedian(zip(grey, opaque).filter { $0.1 }.map { $0.0 }))
             grey = zip(grey, opaque).map { $0.1 ? $0.0 : background }
         }
-        let background = Float(lowerMedian(grey))
+        var background = Float(lowerMedian(grey))
+        if background < 128 && min(width, height) >= 3 {
+            // Ink over half the image (a digit stretched to fill a tight box, a thick pen) makes the
+            // median the ink's level; paper's light along most of the image's edge says it is paper.
+            let edge = Float(lowerMedian(edgePixels(grey, width: width, height: height)))
+            if edge >= 128 { background = edge }
+        }
         let darkOnLight = background >= 128
         let pixels = grey.map { value -> Float in
             let ink = darkOnLight ? (background - Float(value)) / 255 : (Float(value) - background) / 255
