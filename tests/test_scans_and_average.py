@@ -69,16 +69,25 @@ def test_the_default_also_draws_scans_of_the_datasets_own_digits(mnist):
     first, size, drawn = data.pools[2]
     assert drawn == round(1800 * config.scanned_dataset) and drawn * config.epochs - 5 <= size <= drawn * config.epochs
     # Scans of MNIST's own digits, labelled as the digits they were made from: binarised and scaled
-    # back up (few grey levels against MNIST's smooth ones), about a third stretched to their box.
+    # back up (few grey levels against MNIST's smooth ones), --scanned-stretched of them (0.6) stretched
+    # to their box.
     scans, labels = data.x_train[first : first + size, ..., 0], data.y_train[first : first + size]
     assert set(labels.tolist()) == set(range(10))
-    ones = scans[labels == 1] > 0.5
-    assert 0.15 < float((ones.any(1).sum(1) >= 15).float().mean()) < 0.5  # a 1 as wide as its box: stretched
+
+    def stretched_ones(data) -> float:  # a 1 as wide as its box: stretched
+        first, size, _ = data.pools[2]
+        scans, labels = data.x_train[first : first + size, ..., 0], data.y_train[first : first + size]
+        return float(((scans[labels == 1] > 0.5).any(1).sum(1) >= 15).float().mean())
+    assert config.scanned_stretched == 0.6 and 0.45 < stretched_ones(data) < 0.75
+    third = TrainingData(TrainConfig.from_preset("default", val_size=200, scanned_stretched=0.3), Data, torch.device("cpu"))
+    assert 0.15 < stretched_ones(third) < 0.45
     fast = TrainingData(TrainConfig.from_preset("fast", val_size=200), Data, torch.device("cpu"))
     assert "scanned forms of its digits" not in fast.pool_names
     for wrong in (-0.1, 1.5, float("nan")):
         with pytest.raises(ConfigError, match="scanned dataset"):
             TrainConfig.from_preset("default", scanned_dataset=wrong).validate()
+        with pytest.raises(ConfigError, match="scanned stretched"):
+            TrainConfig.from_preset("default", scanned_stretched=wrong).validate()
     assert len(data.x_train) == len(TrainingData(TrainConfig.from_preset("default", val_size=200, scanned_dataset=0.0),
                                                  Data, torch.device("cpu")).x_train) + size
 

@@ -46,6 +46,9 @@ class Recipe:
         "each epoch also draws this share of the dataset's own digits again as a scanned form delivers them (its "
         "hundreds of writers, where --scanned has two dozen: a 1 stretched to fill its box reads as a 1); digits "
         "only, 0 turns it off"))
+    scanned_stretched: float = field(default=0.6, metadata=option(
+        "share of those scans (and of the calibration writers' scans) stretched to fill their box both ways, as "
+        "some form processors deliver digits: a 1 becomes a fat bar, and reads as a 1"))
     non_digits: float = field(default=0.07, metadata=option(
         "fraction of each epoch drawn from drawings that are not digits (hearts, letters, scribbles, dots), "
         "learnt as 'no digit' (equal probabilities); digits only, 0 turns it off"))
@@ -154,7 +157,7 @@ class TrainConfig(Recipe):
             raise ConfigError("label_smoothing", f"must be in [0, 1), got {self.label_smoothing!r}")
         if not _finite(self.average) or not 0 <= self.average < 1:
             raise ConfigError("average", f"must be a decay from 0 (off) to below 1, got {self.average!r}")
-        for name in ("scanned", "scanned_dataset"):
+        for name in ("scanned", "scanned_dataset", "scanned_stretched"):
             if not _finite(getattr(self, name)) or not 0 <= getattr(self, name) <= 1:
                 raise ConfigError(name, f"must be a fraction from 0 to 1, got {getattr(self, name)!r}")
         if not _finite(self.synthetic) or not 0 <= self.synthetic <= 0.9:

@@ -127,7 +127,7 @@ class EpochArrays:
         where the other writers are two dozen), as many as the run draws (each about once)."""
         chosen = np.random.default_rng(config.seed + 2).permutation(self.base)[: drawn * config.epochs]
         originals = self.x_train[chosen]
-        scans = as_scans(originals, config.seed + 2)
+        scans = as_scans(originals, config.seed + 2, config.scanned_stretched)
         # A faint digit can binarise to a few dots or to nothing: no longer a picture of its label.
         kept = _inked_pixels(scans) >= 0.25 * _inked_pixels(originals)
         if not kept.any():  # a handful of images, or none that survives a scan
@@ -150,7 +150,8 @@ class EpochArrays:
             # As many scans as the run draws (each about once), of as many different digits.
             chosen = np.random.default_rng(config.seed).permutation(len(x_ex_tr))[: scans * config.epochs]
             self._pool("scanned forms of them", len(chosen), scans)
-            self.x_train = np.concatenate([self.x_train, as_scans(x_ex_tr[chosen], config.seed)])
+            forms = as_scans(x_ex_tr[chosen], config.seed, config.scanned_stretched)
+            self.x_train = np.concatenate([self.x_train, forms])
             self.y_train = np.concatenate([self.y_train, y_ex_tr[chosen]])
         self.x_valid, self.y_valid = np.concatenate([self.x_valid, x_ex_val]), np.concatenate([self.y_valid, y_ex_val])
         self.calibration = np.zeros(len(self.x_valid), bool)
@@ -159,7 +160,8 @@ class EpochArrays:
             # training, as scanned forms too: one temperature for both kinds.
             x_cal, y_cal = load_part("pendigits-calibration")
             if scans:
-                x_cal, y_cal = np.concatenate([x_cal, as_scans(x_cal, config.seed + 1)]), np.concatenate([y_cal, y_cal])
+                forms = as_scans(x_cal, config.seed + 1, config.scanned_stretched)
+                x_cal, y_cal = np.concatenate([x_cal, forms]), np.concatenate([y_cal, y_cal])
             self.x_valid, self.y_valid = np.concatenate([self.x_valid, x_cal]), np.concatenate([self.y_valid, y_cal])
             self.calibration = np.concatenate([self.calibration, np.ones(len(x_cal), bool)])
         else:
@@ -237,7 +239,8 @@ def _inked_pixels(images: np.ndarray) -> np.ndarray:
     return (images > INKED * 255).sum((1, 2))
 
 
-def as_scans(images: np.ndarray, seed: int) -> np.ndarray:
-    """uint8 digits as scanned forms deliver them (``augment.scanned_forms``), one each."""
-    scans = scanned_forms(to_tensor(images, torch.device("cpu")), torch.Generator().manual_seed(seed))
+def as_scans(images: np.ndarray, seed: int, stretched: float) -> np.ndarray:
+    """uint8 digits as scanned forms deliver them (``augment.scanned_forms``), one each, ``stretched``
+    of them pulled to fill their box."""
+    scans = scanned_forms(to_tensor(images, torch.device("cpu")), torch.Generator().manual_seed(seed), stretched)
     return (scans[..., 0] * 255).round().to(torch.uint8).numpy()
