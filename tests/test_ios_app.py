@@ -141,7 +141,8 @@ def test_swift_uses_the_exported_model_contract():
 def test_the_model_the_app_ships_reads_what_the_default_reads(mnist, real_handwriting):
     """The app's model is a current default (`digitkit export RUN --format coreml --precision fp16`):
     it reads MNIST and, learnt from scans of MNIST's own digits, a 1 a form processor stretched to
-    fill its box (a round-1 model read 22% of them). Read by digitkit's own Core ML reader."""
+    fill its box (a round-1 model read 22% of them, session 8's default 71%, session 9's 93%). Read
+    by digitkit's own Core ML reader."""
     import numpy as np
 
     from digitkit.classifier import load_classifier
@@ -151,7 +152,7 @@ def test_the_model_the_app_ships_reads_what_the_default_reads(mnist, real_handwr
     rng = np.random.default_rng(0)
     ones = [real_handwriting.mnist_scan(one, rng, stretched=True) for one in mnist.x_test[mnist.y_test == 1][:100]]
     read = model.predict(np.stack([py.normalize(scan).image for scan in ones])).argmax(1)
-    assert (read == 1).mean() >= 0.5
+    assert (read == 1).mean() >= 0.85
 
 
 def test_app_behaviour_the_issue_asked_for():
