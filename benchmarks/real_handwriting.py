@@ -16,7 +16,7 @@ as a user would, in three parts reported apart:
 - MNIST scans: MNIST's first 1,000 test digits (writers training never saw) binarised at 16-32
   px and scaled back up jagged, once with their aspect kept and once stretched to fill a square box,
   as some form processors deliver them (the check of round 3's issue: a stretched 1 is a fat bar),
-  that with paper round it and in a box as tight as the digit.
+  that with paper round it and in a box as tight as the digit, dark on light and light on dark.
 - out of distribution, as the field measures it: AUROC and the share of non-digits accepted when 95%
   of real digits are (FPR at 95% TPR), with the top probability as the score, on the non-digit
   drawings, the letters and Fashion-MNIST's test images; ``--baseline`` adds the same figures for a
@@ -46,7 +46,7 @@ from collections import Counter
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageFilter
+from PIL import Image, ImageFilter, ImageOps
 from scipy import ndimage
 from scipy.stats import rankdata
 
@@ -297,13 +297,16 @@ def _cropped(binary: np.ndarray) -> np.ndarray:
 def build_mnist_scans(out: ImageSaver, count: int) -> None:
     """MNIST's first ``count`` test digits as scanned forms deliver them: aspect kept, stretched, and
     the same stretched digit in a box as tight as the digit (no paper round it: over half of many
-    such images is ink, a fat 1's most of all)."""
+    such images is ink, a fat 1's most of all), dark on light and, as a dataset's bitmaps often
+    are, light on dark."""
     data = load_dataset("mnist")
     for image, label in zip(data.x_test[:count], data.y_test[:count]):
         out.save(mnist_scan(image, out.rng, False), str(label), "mnist-test", "aspect kept", "mnist-scans")
         binary, tall = _scan_binary(image, out.rng, True)
         out.save(_jagged(binary, tall, margin=3), str(label), "mnist-test", "stretched", "mnist-scans")
-        out.save(_jagged(_cropped(binary), tall, margin=0), str(label), "mnist-test", "stretched, tight box", "mnist-scans")
+        tight = _jagged(_cropped(binary), tall, margin=0)
+        out.save(tight, str(label), "mnist-test", "stretched, tight box", "mnist-scans")
+        out.save(ImageOps.invert(tight), str(label), "mnist-test", "tight box, light on dark", "mnist-scans")
 
 
 def predict_json(model: str, folder: Path) -> dict[str, dict]:

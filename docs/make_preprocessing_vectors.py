@@ -11,7 +11,7 @@ import math
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageDraw
+from PIL import Image, ImageDraw, ImageOps
 
 from digitkit.data.normalize import THIN_STROKE, TARGET_STROKE, WORK_SIZE, find_ink, normalize, stroke_width, thickening
 
@@ -56,6 +56,7 @@ def cases():
     fat = Image.new("L", (32, 32), 250)  # over half of it ink: the median grey is the ink's
     ImageDraw.Draw(fat).polygon([(12, 0), (31, 0), (31, 6), (20, 31), (0, 31), (0, 24)], fill=10)
     yield "ink over half: a one stretched to fill a tight box L 32x32", fat
+    yield "ink over half, light on dark: the same one inverted L 32x32", ImageOps.invert(fat)
     form = Image.new("L", (72, 72), 240)
     draw = ImageDraw.Draw(form)
     draw.rectangle([4, 4, 67, 67], outline=25, width=2)  # a scanned form's dark printed box

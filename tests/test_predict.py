@@ -49,8 +49,16 @@ def test_ink_over_half_of_a_tight_box_is_still_dark_ink_on_paper():
     assert out.polarity == "dark-on-light"
     # The ink is the bar itself: a solid diagonal band, inked through its middle.
     assert out.image[14, 14] > 200 and out.image[4, 4] == out.image[23, 23] == 0
-    # Light ink on a dark ground with a dark edge is still light ink, however much of it there is.
-    assert normalize(ImageOps.expand(ImageOps.invert(fat), 8, fill=0)).polarity == "light-on-dark"
+    # The same bitmap as light ink on a dark ground reads the same, with or without ground round it.
+    light = normalize(ImageOps.invert(fat))
+    assert light.polarity == "light-on-dark" and np.abs(light.image.astype(int) - out.image.astype(int)).max() <= 1
+    assert normalize(ImageOps.expand(ImageOps.invert(fat), 8, fill=5)).polarity == "light-on-dark"
+    # A photo is not a bitmap: a sheet of paper (shaded, over half the photo) with a digit on it,
+    # on a dark desk all round the edge, is still dark ink on the paper.
+    desk = np.full((60, 60), 40, np.uint8)
+    desk[8:52, 8:52] = np.linspace(170, 235, 44)[None, :].astype(np.uint8)
+    desk[18:42, 28:33] = 30
+    assert normalize(Image.fromarray(desk)).polarity == "dark-on-light"
 
 
 def test_output_is_mnist_like(mnist):

@@ -11,9 +11,10 @@ vectors, for the ports to JavaScript and Swift):
 2. Ink map. With transparency (alpha < 255 somewhere) and opaque pixels a minority, the alpha *is*
    the ink (a drawing on a transparent canvas). Otherwise transparent pixels take the background
    level, the background level is the (lower) median grey (ink covers less than half of an image of
-   one digit), unless that median is dark and the median of the image's edge is light (ink over
-   half of a tight box: the edge's level is the paper's), and polarity follows from it: ink =
-   background − grey on light paper (background ≥ 128), grey − background on dark.
+   one digit), unless the median of the image's edge is on the other side of mid-grey (ink over
+   half of a tight box: the edge's level is the ground's; a dark edge round a light majority only
+   in a two-level bitmap, since in a photo it is a desk round the paper), and polarity follows from
+   it: ink = background − grey on light paper (background ≥ 128), grey − background on dark.
 3. Clean: ink below ``NOISE_FRACTION`` of the strongest ink is background (paper texture, JPEG
    noise, shadows); a printed box around the digit (a scanned form) is dropped; specks under
    ``SPECK_FRACTION`` of the largest connected stroke are dropped.
@@ -174,6 +175,14 @@ def _median(values: np.ndarray) -> int:
     return int(np.searchsorted(counts, (values.size - 1) // 2, side="right"))
 
 
+def _two_level(grey: np.ndarray) -> bool:
+    """A bitmap of ink and ground (a scan binarised, a dataset's digit): a wide range of grey with
+    at most a tenth of the pixels in its middle half."""
+    low, high = int(grey.min()), int(grey.max())
+    quarter = (high - low) // 4
+    return high - low >= 128 and np.count_nonzero((grey > low + quarter) & (grey < high - quarter)) <= grey.size // 10
+
+
 def _edge(grey: np.ndarray) -> np.ndarray:
     """The image's outermost pixels, each once."""
     return np.concatenate([grey[0], grey[-1], grey[1:-1, 0], grey[1:-1, -1]])
@@ -188,11 +197,13 @@ def ink_map(image: Image.Image) -> tuple[np.ndarray, str]:
             return alpha.astype(np.float32) / 255, "alpha"
         grey = np.where(opaque, grey, _median(grey[opaque])).astype(np.uint8)
     background = _median(grey)
-    if background < 128 and min(grey.shape) >= 3 and (edge := _median(_edge(grey))) >= 128:
+    if min(grey.shape) >= 3 and (background >= 128) != ((edge := _median(_edge(grey))) >= 128):
         # Ink over half the image (a digit stretched to fill a tight box, a thick pen) makes the
-        # median the ink's level; paper's light along most of the image's edge says it is paper.
-        # (Not the other way round: a sheet photographed on a dark desk has the desk on its edge.)
-        background = edge
+        # median the ink's level; the ground along most of the image's edge says which is which.
+        # Dark ground on the edge of a light majority is trusted in two-level bitmaps alone: in a
+        # photo it is the desk round a sheet of paper.
+        if background < 128 or _two_level(grey):
+            background = edge
     grey = grey.astype(np.float32)
     if background >= 128:
         return np.clip((background - grey) / 255, 0, 1), "dark-on-light"

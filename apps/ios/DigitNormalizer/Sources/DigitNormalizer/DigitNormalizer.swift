@@ -79,6 +79,15 @@ public enum DigitNormalizer {
         return 255
     }
 
+    /// A bitmap of ink and ground (a scan binarised, a dataset's digit): a wide range of grey with
+    /// at most a tenth of the pixels in its middle half.
+    static func twoLevel(_ grey: [UInt8]) -> Bool {
+        guard let low = grey.min().map(Int.init), let high = grey.max().map(Int.init), high - low >= 128 else { return false }
+        let quarter = (high - low) / 4
+        let middle = grey.reduce(0) { $0 + (Int($1) > low + quarter && Int($1) < high - quarter ? 1 : 0) }
+        return middle <= grey.count / 10
+    }
+
     /// The image's outermost pixels, each once.
     static func edgePixels(_ grey: [UInt8], width: Int, height: Int) -> [UInt8] {
         var edge = Array(grey[0..<width]) + Array(grey[(height - 1) * width..<height * width])
@@ -108,11 +117,15 @@ public enum DigitNormalizer {
             grey = zip(grey, opaque).map { $0.1 ? $0.0 : background }
         }
         var background = Float(lowerMedian(grey))
-        if background < 128 && min(width, height) >= 3 {
+        if min(width, height) >= 3 {
             // Ink over half the image (a digit stretched to fill a tight box, a thick pen) makes the
-            // median the ink's level; paper's light along most of the image's edge says it is paper.
+            // median the ink's level; the ground along most of the image's edge says which is which.
+            // Dark ground on the edge of a light majority is trusted in two-level bitmaps alone: in a
+            // photo it is the desk round a sheet of paper.
             let edge = Float(lowerMedian(edgePixels(grey, width: width, height: height)))
-            if edge >= 128 { background = edge }
+            if (background >= 128) != (edge >= 128) && (background < 128 || twoLevel(grey)) {
+                background = edge
+            }
         }
         let darkOnLight = background >= 128
         let pixels = grey.map { value -> Float in
