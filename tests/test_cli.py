@@ -106,6 +106,9 @@ def test_info(capsys):
     assert main(["info"]) == 0
     out = capsys.readouterr().out
     assert "backend torch" in out and "data mnist:" in out
+    from digitkit.train.precision import cpu_computes_bf16
+
+    assert f"training arithmetic: {'bf16' if cpu_computes_bf16() else 'fp32'}" in out
 
 
 def test_a_failed_onnx_export_after_training_keeps_the_run(tmp_path, tiny_mnist_dir, capsys, monkeypatch):

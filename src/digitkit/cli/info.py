@@ -38,7 +38,10 @@ class Info(Command):
                 console.print(f"{optional} {version(optional)}")
             except PackageNotFoundError:
                 console.print(f"{optional}: not installed")
-        console.print(f"device: {dev.type} ({name}), {torch.get_num_threads()} CPU threads")
+        from digitkit.train.precision import training_arithmetic
+
+        console.print(f"device: {dev.type} ({name}), {torch.get_num_threads()} CPU threads; "
+                      f"training arithmetic: {training_arithmetic(dev)}")
         for dataset in SPECS:
             try:
                 where = locate(dataset, download=False)["train_images"].parent
