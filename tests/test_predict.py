@@ -59,6 +59,12 @@ def test_ink_over_half_of_a_tight_box_is_still_dark_ink_on_paper():
     desk[8:52, 8:52] = np.linspace(170, 235, 44)[None, :].astype(np.uint8)
     desk[18:42, 28:33] = 30
     assert normalize(Image.fromarray(desk)).polarity == "dark-on-light"
+    # Nor is a photo whose light falls off to a dark edge: the paper reaches every side there.
+    yy, xx = np.mgrid[0:200, 0:200]
+    dim = 175 - 100 * (np.hypot(yy - 100, xx - 100) / 141) ** 2 + np.random.default_rng(0).normal(0, 6, yy.shape)
+    dim[60:140, 95:105] = 40
+    dim = np.clip(dim, 0, 255).astype(np.uint8)
+    assert np.median(dim[0]) < 128 <= np.median(dim) and normalize(Image.fromarray(dim)).polarity == "dark-on-light"
 
 
 def test_output_is_mnist_like(mnist):
