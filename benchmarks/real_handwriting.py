@@ -437,7 +437,8 @@ def main() -> None:
     parser.add_argument("--baseline", help="a second model whose plain top probability is the out-of-distribution "
                                            "baseline row (a model trained on MNIST alone: --preset tutorial)")
     parser.add_argument("--mnist-scans", type=int, default=1000,
-                        help="MNIST test digits read as scanned forms, aspect kept, stretched and stretched in a tight box (default 1000; 0: none)")
+                        help="MNIST test digits read as scanned forms: aspect kept, stretched, and stretched in a "
+                             "tight box dark on light and light on dark (default 1000; 0: none)")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--keep", help="keep the images (and truth.json) in this folder")
     parser.add_argument("--json", help="write the results here too")

@@ -79,7 +79,8 @@ def test_the_default_also_draws_scans_of_the_datasets_own_digits(mnist):
         scans, labels = data.x_train[first : first + size, ..., 0], data.y_train[first : first + size]
         return float(((scans[labels == 1] > 0.5).any(1).sum(1) >= 15).float().mean())
     assert config.scanned_stretched == 0.6 and 0.45 < stretched_ones(data) < 0.75
-    third = TrainingData(TrainConfig.from_preset("default", val_size=200, scanned_stretched=0.3), Data, torch.device("cpu"))
+    third = TrainConfig.from_preset("default", val_size=200, scanned_stretched=0.3)
+    third = TrainingData(third, Data, torch.device("cpu"))
     assert 0.15 < stretched_ones(third) < 0.45
     fast = TrainingData(TrainConfig.from_preset("fast", val_size=200), Data, torch.device("cpu"))
     assert "scanned forms of its digits" not in fast.pool_names

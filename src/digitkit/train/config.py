@@ -108,7 +108,8 @@ class TrainConfig(Recipe):
     runs_dir: str = field(default="runs", metadata=option("where run folders go"))
     overwrite: bool = field(default=False, metadata=option("replace an existing run of that name (when training succeeds)"))
     precision: str = field(default="auto", metadata=option(
-        "arithmetic of the training steps: auto (bf16 on CUDA and on CPUs with AMX or AVX-512 BF16, else fp32), fp32, bf16",
+        "arithmetic of the training steps: auto (bf16 on CUDA and on CPUs with AMX or AVX-512 BF16, else fp32), "
+        "fp32, bf16",
         choices=["auto", "fp32", "bf16"]))
     resume: bool = field(default=False, metadata=option(
         "continue the interrupted run of this --name from its last finished epoch (its own settings)"))

@@ -8,6 +8,7 @@ import torch
 
 
 def cpu_computes_bf16() -> bool:
+    """The CPU has bf16 instructions of its own (elsewhere bf16 is emulated, slower than fp32)."""
     return torch.cpu._is_amx_tile_supported() or torch.cpu._is_avx512_bf16_supported()
 
 
