@@ -78,7 +78,7 @@ def augment_batch(x: torch.Tensor, aug: Augmentation, generator: torch.Generator
     return images.reshape(n, h, w, 1)
 
 
-def scanned_forms(x: torch.Tensor, generator: torch.Generator, stretched: float = 0.3) -> torch.Tensor:
+def scanned_forms(x: torch.Tensor, generator: torch.Generator, stretched: float) -> torch.Tensor:
     """Digits (N, 28, 28, 1) in 0..1 as a scanned form's digits reach the reader, after its
     normalisation: binarised at a low resolution (a digit 16 to 32 px tall) with jagged edges, a pen
     thicker or thinner, and ``stretched`` of them pulled to fill their box both ways, as some form
