@@ -274,8 +274,7 @@ def mnist_scan(image: np.ndarray, rng: np.random.Generator, stretched: bool) -> 
 
 def _scan_binary(image: np.ndarray, rng: np.random.Generator, stretched: bool) -> tuple[np.ndarray, int]:
     ink = image.astype(np.float32) / 255
-    rows, cols = np.flatnonzero((ink > 0.2).any(1)), np.flatnonzero((ink > 0.2).any(0))
-    ink = ink[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
+    ink = ink[_box(ink > 0.2)]
     tall = int(rng.integers(16, 33))
     wide = tall if stretched else max(2, round(ink.shape[1] * tall / ink.shape[0]))
     small = np.asarray(Image.fromarray(ink, "F").resize((wide, tall), Image.Resampling.BILINEAR))
@@ -289,9 +288,10 @@ def _jagged(binary: np.ndarray, tall: int, margin: int) -> Image.Image:
     return Image.fromarray(np.where(np.kron(padded, np.ones((up, up), bool)), 20, 240).astype(np.uint8), "L")
 
 
-def _cropped(binary: np.ndarray) -> np.ndarray:
-    rows, cols = np.flatnonzero(binary.any(1)), np.flatnonzero(binary.any(0))
-    return binary[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
+def _box(mask: np.ndarray) -> tuple[slice, slice]:
+    """The rows and columns of the mask's bounding box."""
+    rows, cols = np.flatnonzero(mask.any(1)), np.flatnonzero(mask.any(0))
+    return slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1)
 
 
 def build_mnist_scans(out: ImageSaver, count: int) -> None:
@@ -304,7 +304,7 @@ def build_mnist_scans(out: ImageSaver, count: int) -> None:
         out.save(mnist_scan(image, out.rng, False), str(label), "mnist-test", "aspect kept", "mnist-scans")
         binary, tall = _scan_binary(image, out.rng, True)
         out.save(_jagged(binary, tall, margin=3), str(label), "mnist-test", "stretched", "mnist-scans")
-        tight = _jagged(_cropped(binary), tall, margin=0)
+        tight = _jagged(binary[_box(binary)], tall, margin=0)
         out.save(tight, str(label), "mnist-test", "stretched, tight box", "mnist-scans")
         out.save(ImageOps.invert(tight), str(label), "mnist-test", "tight box, light on dark", "mnist-scans")
 
