@@ -24,6 +24,16 @@ def bar(width: int) -> torch.Tensor:
     return image
 
 
+def first_digits(mnist, count: int = 2000):
+    """The first ``count`` MNIST training digits as a dataset with no validation split of its own."""
+    class Data:
+        x_train, y_train, x_val, y_val = mnist.x_train[:count], mnist.y_train[:count], None, None
+        class_names = [str(d) for d in range(10)]
+        num_classes = 10
+
+    return Data
+
+
 def test_scanned_forms_are_binarised_jagged_and_some_stretched_to_their_box():
     ones = torch.stack([bar(2)] * 64)[..., None]
     scans = scanned_forms(ones, torch.Generator().manual_seed(0), stretched=0.5)
@@ -39,11 +49,7 @@ def test_scanned_forms_are_binarised_jagged_and_some_stretched_to_their_box():
 
 
 def test_training_data_draws_scans_from_the_other_writers_and_calibrates_on_both(mnist):
-    class Data:
-        x_train, y_train, x_val, y_val = mnist.x_train[:2000], mnist.y_train[:2000], None, None
-        class_names = [str(d) for d in range(10)]
-        num_classes = 10
-
+    Data = first_digits(mnist)
     with_scans = TrainingData(TrainConfig.from_preset("fast", val_size=200), Data, torch.device("cpu"))
     assert with_scans.pool_names == ["other writers", "scanned forms of them", "non-digits", "wrong cuts"]
     pen, scans = with_scans.pools[0][2], with_scans.pools[1][2]
@@ -57,11 +63,7 @@ def test_training_data_draws_scans_from_the_other_writers_and_calibrates_on_both
 
 
 def test_the_default_also_draws_scans_of_the_datasets_own_digits(mnist):
-    class Data:
-        x_train, y_train, x_val, y_val = mnist.x_train[:2000], mnist.y_train[:2000], None, None
-        class_names = [str(d) for d in range(10)]
-        num_classes = 10
-
+    Data = first_digits(mnist)
     config = TrainConfig.from_preset("default", val_size=200)
     data = TrainingData(config, Data, torch.device("cpu"))
     assert data.pool_names == ["other writers", "scanned forms of them", "scanned forms of its digits", "non-digits",
@@ -93,6 +95,22 @@ def test_the_default_also_draws_scans_of_the_datasets_own_digits(mnist):
                                                  Data, torch.device("cpu")).x_train) + size
 
 
+def test_the_last_epoch_can_end_on_the_dataset_with_the_same_number_of_steps(mnist):
+    Data = first_digits(mnist)
+    data = TrainingData(TrainConfig.from_preset("default", val_size=200), Data, torch.device("cpu"))
+    whole, half, none = (data.epoch_order(torch.Generator().manual_seed(0), mix) for mix in (1.0, 0.5, 0.0))
+    assert len(whole) == len(half) == len(none) == data.epoch_size
+    own = [int((order < data.base).sum()) for order in (whole, half, none)]
+    assert own[0] == data.base + data.repeat and own[2] == data.epoch_size
+    assert abs(own[1] - (own[0] + own[2]) / 2) <= len(data.pools)
+    for first, size, drawn in data.pools:
+        in_pool = [int(((order >= first) & (order < first + size)).sum()) for order in (whole, half, none)]
+        assert in_pool == [drawn, round(drawn * 0.5), 0]
+    for wrong in (-0.1, 1.5, float("nan")):
+        with pytest.raises(ConfigError, match="final mix"):
+            TrainConfig.from_preset("default", final_mix=wrong).validate()
+
+
 def test_a_scan_that_lost_its_digit_is_not_learnt_as_that_digit():
     from digitkit.train.mix import EpochArrays
 
@@ -117,11 +135,7 @@ def test_a_scan_that_lost_its_digit_is_not_learnt_as_that_digit():
 
 
 def test_wrong_cuts_are_pairs_and_pieces_learnt_as_no_digit(mnist):
-    class Data:
-        x_train, y_train, x_val, y_val = mnist.x_train[:2000], mnist.y_train[:2000], None, None
-        class_names = [str(d) for d in range(10)]
-        num_classes = 10
-
+    Data = first_digits(mnist)
     config = TrainConfig.from_preset("fast", val_size=200, wrong_cuts=0.1)
     data = TrainingData(config, Data, torch.device("cpu"))
     first, size, drawn = data.pools[data.pool_names.index("wrong cuts")]

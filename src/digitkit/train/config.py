@@ -59,6 +59,9 @@ class Recipe:
     average: float = field(default=0.0, metadata=option(
         "keep an exponential moving average of the weights with this decay per step (0.998: about the "
         "last 500 steps) and validate and save it instead of the last step's weights; 0 turns it off"))
+    final_mix: float = field(default=1.0, metadata=option(
+        "share of the other writers, scans and non-digits that the last epoch keeps (of two or more); the rest "
+        "of its images are the dataset's own, so the run ends on the dataset; 1 keeps the mix to the end"))
     shift_average: bool = field(default=False, metadata=option(
         "save a model that averages its answers over the image and its four one-pixel shifts (test-time "
         "augmentation: five passes per image; on in --preset best)"))
@@ -158,7 +161,7 @@ class TrainConfig(Recipe):
             raise ConfigError("label_smoothing", f"must be in [0, 1), got {self.label_smoothing!r}")
         if not _finite(self.average) or not 0 <= self.average < 1:
             raise ConfigError("average", f"must be a decay from 0 (off) to below 1, got {self.average!r}")
-        for name in ("scanned", "scanned_dataset", "scanned_stretched"):
+        for name in ("scanned", "scanned_dataset", "scanned_stretched", "final_mix"):
             if not _finite(getattr(self, name)) or not 0 <= getattr(self, name) <= 1:
                 raise ConfigError(name, f"must be a fraction from 0 to 1, got {getattr(self, name)!r}")
         if not _finite(self.synthetic) or not 0 <= self.synthetic <= 0.9:

@@ -4,6 +4,8 @@ so, in its portable form; its test scores, pictures and metrics, each step timed
 from __future__ import annotations
 
 import contextlib
+import importlib
+import threading
 import time
 
 import numpy as np
@@ -37,14 +39,22 @@ class Clock:
 def finish(run: Run, session: Session, history: list[dict], quiet: bool, seconds: dict) -> None:
     """The best epoch's model, calibrated and in its portable form; its test scores and pictures."""
     config, data, sets, dev = session.config, session.data, session.sets, session.dev
+    # matplotlib's import (0.6 s, a twentieth of a fast run) goes on beside the model's test pass
+    # below, whose torch kernels release the GIL; the pictures then find it imported.
+    threading.Thread(target=_import_quietly, args=("digitkit.plots",), daemon=True).start()
     clock = Clock(seconds)
+    best_epoch = int(np.argmin([h[session.monitor] for h in history])) + 1
     with clock("model"):
-        trained = load_keras_model(run.path / "checkpoint.keras")
+        # The best epoch's answers come from its training form through the twin: the same numbers
+        # as the portable model's, several times sooner than Keras' own call path. The model in
+        # memory is the checkpoint's when the last epoch was the best (and no average was saved).
+        if best_epoch == len(history) and session.average is None:
+            trained, twin = session.model, session.twin
+        else:
+            trained = load_keras_model(run.path / "checkpoint.keras")
+            twin = TrainingTwin(trained)
         best = portable(trained)
         (run.path / "checkpoint.keras").unlink()
-        # The best epoch's answers come from its training form through the twin: the same numbers
-        # as the portable model's, several times sooner than Keras' own call path.
-        twin = TrainingTwin(trained)
     temperature = None
     # The saved model answers with the average over these shifts of the calibrated network's answers.
     shifts = SHIFTS if config.shift_average else SHIFTS[:1]
@@ -75,7 +85,7 @@ def finish(run: Run, session: Session, history: list[dict], quiet: bool, seconds
         "shift_average": config.shift_average,
         "train_seconds": round(seconds["training"], 2),
         "epochs_run": len(history),
-        "best_epoch": int(np.argmin([h[session.monitor] for h in history])) + 1,
+        "best_epoch": best_epoch,
         "device": dev.type,
         "arithmetic": training_arithmetic(dev, config.precision),
         # Where the run's time went, step by step (docs/benchmarks.md's start-up table).
@@ -87,3 +97,8 @@ def finish(run: Run, session: Session, history: list[dict], quiet: bool, seconds
             f"Test accuracy [bold]{metrics['test_accuracy']:.2%}[/] (loss {metrics['test_loss']:.4f}); "
             f"{seconds['training']:.1f} s of training."
         )
+
+
+def _import_quietly(module: str) -> None:
+    with contextlib.suppress(Exception):  # a failing import fails again, and is reported, where it is used
+        importlib.import_module(module)

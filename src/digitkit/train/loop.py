@@ -49,11 +49,14 @@ def _loss(probs: torch.Tensor, labels: torch.Tensor, smoothing: float) -> torch.
 
 
 @torch.no_grad()
-def _evaluate(twin: TrainingTwin, x: torch.Tensor, y: torch.Tensor, smoothing: float) -> tuple[float, float]:
+def _evaluate(session: Session) -> tuple[float, float]:
     # As in Keras, val_loss is the training loss (label smoothing included): plain cross-entropy
     # rises late in a smoothed run while accuracy still improves, and would pick too early an epoch.
-    probs = torch.cat([twin(x[i : i + 1000], training=False) for i in range(0, len(x), 1000)])
-    return _loss(probs, y, smoothing).item(), (probs.argmax(1) == y).float().mean().item()
+    # In the training's arithmetic: bf16 halves this pass, and only picks the best epoch.
+    x, y = session.sets.x_valid, session.sets.y_valid
+    with mixed_precision(session.dev, session.config.precision):
+        probs = torch.cat([session.twin(x[i : i + 1000], training=False).float() for i in range(0, len(x), 1000)])
+    return _loss(probs, y, session.config.label_smoothing).item(), (probs.argmax(1) == y).float().mean().item()
 
 
 def _optimizer(config: TrainConfig, model: keras.Model, steps: int):
@@ -231,7 +234,8 @@ def _run_epochs(run: Run, session: Session, state: TrainState, on_epoch_end, on_
 def _train_epoch(session: Session, epoch: int, on_step, quiet: bool) -> torch.Tensor:
     """One epoch's steps; returns this rank's totals: loss sum, correct, images of a class, examples."""
     config, ctx, sets = session.config, session.ctx, session.sets
-    order = sets.epoch_order(session.gen)  # the same on every rank: the generator is seeded alike
+    last = epoch == config.epochs - 1 and config.epochs > 1
+    order = sets.epoch_order(session.gen, config.final_mix if last else 1.0)  # the same on every rank: seeded alike
     totals = torch.zeros(4, device=session.dev)
     autocast = mixed_precision(session.dev, config.precision)
     with epoch_progress(f"epoch {epoch + 1}/{config.epochs}", session.steps_per_epoch, disable=quiet) as advance:
@@ -272,8 +276,7 @@ def _epoch_logs(session: Session, totals: torch.Tensor, epoch: int) -> dict:
         raise DigitkitError(f"training diverged in epoch {epoch + 1} (the loss is {logs['loss']}); "
                             f"lower the learning rate (it was {session.config.lr})")
     if session.validate:
-        logs["val_loss"], logs["val_accuracy"] = _evaluate(session.twin, session.sets.x_valid, session.sets.y_valid,
-                                                           session.config.label_smoothing)
+        logs["val_loss"], logs["val_accuracy"] = _evaluate(session)
     return logs
 
 

@@ -53,14 +53,18 @@ class TrainingData:
         """What each epoch draws besides the dataset, for the progress line."""
         return "".join(f" + {drawn:,} {name}" for (_, _, drawn), name in zip(self.pools, self.pool_names))
 
-    def epoch_order(self, generator: torch.Generator) -> torch.Tensor:
+    def epoch_order(self, generator: torch.Generator, mix: float = 1.0) -> torch.Tensor:
+        """One epoch's example indices; ``mix`` < 1 keeps that share of each pool's draws and takes
+        the rest from the dataset's images (the same number of images, so the same steps)."""
         dev = self.x_train.device
+        kept = [round(count * mix) for _, _, count in self.pools]
         order = torch.randperm(self.base, device=dev, generator=generator)
-        if self.repeat:
-            order = torch.cat([order, torch.randint(self.base, (self.repeat,), device=dev, generator=generator)])
+        extra = self.repeat + sum(count for _, _, count in self.pools) - sum(kept)
+        if extra:
+            order = torch.cat([order, torch.randint(self.base, (extra,), device=dev, generator=generator)])
         if self.pools:
             drawn = [first + torch.randint(size, (count,), device=dev, generator=generator)
-                     for first, size, count in self.pools]
+                     for (first, size, _), count in zip(self.pools, kept)]
             order = torch.cat([order, *drawn])
             order = order[torch.randperm(len(order), device=dev, generator=generator)]
         return order
@@ -100,43 +104,47 @@ class EpochArrays:
         non_digits = config.non_digits if digits else 0.0
         cuts = config.wrong_cuts if non_digits else 0.0  # learnt as non-digits too
         epoch_size = out.base / (1 - synthetic - non_digits - cuts)
+        # Each pool's images are gathered first and joined once: a copy of the whole set per pool
+        # cost about a second.
+        parts = [(x_tr, y_tr)]
         if synthetic > 0:
-            out._other_writers(config, round(epoch_size * synthetic))
+            out._other_writers(config, round(epoch_size * synthetic), parts)
         if digits and config.scanned_dataset > 0:
-            out._own_scans(config, round(out.base * config.scanned_dataset))
+            out._own_scans(config, round(out.base * config.scanned_dataset), parts)
         if non_digits > 0:
             x_nd = load_non_digits()
-            out._pool("non-digits", len(x_nd), round(epoch_size * non_digits))
+            out._pool("non-digits", len(x_nd), round(epoch_size * non_digits), parts)
+            parts.append((x_nd, np.full(len(x_nd), data.num_classes, y_tr.dtype)))
             if cuts > 0:
                 # Made from the digits above (the dataset's, other writers', scans), each about once.
                 drawn = round(epoch_size * cuts)
-                x_nd = np.concatenate([x_nd, wrong_cuts(out.x_train, drawn * config.epochs, config.seed)])
-                out.pools.append((len(out.x_train) + len(x_nd) - drawn * config.epochs, drawn * config.epochs, drawn))
-                out.pool_names.append("wrong cuts")
-            out.x_train = np.concatenate([out.x_train, x_nd])
-            out.y_train = np.concatenate([out.y_train, np.full(len(x_nd), data.num_classes, out.y_train.dtype)])
+                made = wrong_cuts(np.concatenate([x for x, _ in parts[:-1]]), drawn * config.epochs, config.seed)
+                out._pool("wrong cuts", len(made), drawn, parts)
+                parts.append((made, np.full(len(made), data.num_classes, y_tr.dtype)))
+        out.x_train = np.concatenate([x for x, _ in parts]) if len(parts) > 1 else x_tr
+        out.y_train = np.concatenate([y for _, y in parts]) if len(parts) > 1 else y_tr
         return out
 
-    def _pool(self, name: str, size: int, drawn: int) -> None:
-        """A pool of ``size`` images, about to be appended after the training images."""
-        self.pools.append((len(self.x_train), size, drawn))
+    def _pool(self, name: str, size: int, drawn: int, parts: list) -> None:
+        """A pool of ``size`` images, about to be appended after the images in ``parts``."""
+        self.pools.append((sum(len(x) for x, _ in parts), size, drawn))
         self.pool_names.append(name)
 
-    def _own_scans(self, config: TrainConfig, drawn: int) -> None:
+    def _own_scans(self, config: TrainConfig, drawn: int, parts: list) -> None:
         """The pool of the dataset's own digits as scanned forms deliver them (its hundreds of writers,
         where the other writers are two dozen), as many as the run draws (each about once)."""
+        x_tr, y_tr = parts[0]
         chosen = np.random.default_rng(config.seed + 2).permutation(self.base)[: drawn * config.epochs]
-        originals = self.x_train[chosen]
+        originals = x_tr[chosen]
         scans = as_scans(originals, config.seed + 2, config.scanned_stretched)
         # A faint digit can binarise to a few dots or to nothing: no longer a picture of its label.
         kept = _inked_pixels(scans) >= 0.25 * _inked_pixels(originals)
         if not kept.any():  # a handful of images, or none that survives a scan
             return
-        self._pool("scanned forms of its digits", int(kept.sum()), drawn)
-        self.x_train = np.concatenate([self.x_train, scans[kept]])
-        self.y_train = np.concatenate([self.y_train, self.y_train[chosen][kept]])
+        self._pool("scanned forms of its digits", int(kept.sum()), drawn, parts)
+        parts.append((scans[kept], y_tr[chosen][kept]))
 
-    def _other_writers(self, config: TrainConfig, drawn: int) -> None:
+    def _other_writers(self, config: TrainConfig, drawn: int, parts: list) -> None:
         """The other writers' pool (and its scanned forms) after the training images, their held-out
         tenth and the calibration writers after the validation images."""
         x_ex, y_ex = load_extra_digits(tuple(config.writers.split("+")))
@@ -144,28 +152,26 @@ class EpochArrays:
         # epoch and the calibration are then chosen on other writers alone.
         x_ex_tr, y_ex_tr, x_ex_val, y_ex_val = split_validation(x_ex, y_ex, round(0.1 * len(x_ex)), config.seed)
         scans = round(drawn * config.scanned)
-        self._pool("other writers", len(x_ex_tr), drawn - scans)
-        self.x_train, self.y_train = np.concatenate([self.x_train, x_ex_tr]), np.concatenate([self.y_train, y_ex_tr])
+        self._pool("other writers", len(x_ex_tr), drawn - scans, parts)
+        parts.append((x_ex_tr, y_ex_tr))
         if scans:
             # As many scans as the run draws (each about once), of as many different digits.
             chosen = np.random.default_rng(config.seed).permutation(len(x_ex_tr))[: scans * config.epochs]
-            self._pool("scanned forms of them", len(chosen), scans)
-            forms = as_scans(x_ex_tr[chosen], config.seed, config.scanned_stretched)
-            self.x_train = np.concatenate([self.x_train, forms])
-            self.y_train = np.concatenate([self.y_train, y_ex_tr[chosen]])
-        self.x_valid, self.y_valid = np.concatenate([self.x_valid, x_ex_val]), np.concatenate([self.y_valid, y_ex_val])
-        self.calibration = np.zeros(len(self.x_valid), bool)
+            self._pool("scanned forms of them", len(chosen), scans, parts)
+            parts.append((as_scans(x_ex_tr[chosen], config.seed, config.scanned_stretched), y_ex_tr[chosen]))
+        valid = [(self.x_valid, self.y_valid), (x_ex_val, y_ex_val)]
+        self.calibration = np.zeros(len(self.x_valid) + len(x_ex_val), bool)
         if "pendigits" in config.writers:
             # Writers training never saw fit the temperature, as pen drawings and, with scans in
             # training, as scanned forms too: one temperature for both kinds.
             x_cal, y_cal = load_part("pendigits-calibration")
+            valid.append((x_cal, y_cal))
             if scans:
-                forms = as_scans(x_cal, config.seed + 1, config.scanned_stretched)
-                x_cal, y_cal = np.concatenate([x_cal, forms]), np.concatenate([y_cal, y_cal])
-            self.x_valid, self.y_valid = np.concatenate([self.x_valid, x_cal]), np.concatenate([self.y_valid, y_cal])
-            self.calibration = np.concatenate([self.calibration, np.ones(len(x_cal), bool)])
+                valid.append((as_scans(x_cal, config.seed + 1, config.scanned_stretched), y_cal))
+            self.calibration = np.concatenate([self.calibration, np.ones(len(x_cal) * (len(valid) - 2), bool)])
         else:
             self.calibration[:] = True
+        self.x_valid, self.y_valid = (np.concatenate(arrays) for arrays in zip(*valid))
 
 
 def wrong_cuts(images: np.ndarray, count: int, seed: int) -> np.ndarray:
