@@ -39,9 +39,6 @@ class Clock:
 def finish(run: Run, session: Session, history: list[dict], quiet: bool, seconds: dict) -> None:
     """The best epoch's model, calibrated and in its portable form; its test scores and pictures."""
     config, data, sets, dev = session.config, session.data, session.sets, session.dev
-    # matplotlib's import (0.6 s, a twentieth of a fast run) goes on beside the model's test pass
-    # below, whose torch kernels release the GIL; the pictures then find it imported.
-    threading.Thread(target=_import_quietly, args=("digitkit.plots",), daemon=True).start()
     clock = Clock(seconds)
     best_epoch = int(np.argmin([h[session.monitor] for h in history])) + 1
     with clock("model"):
@@ -69,6 +66,9 @@ def finish(run: Run, session: Session, history: list[dict], quiet: bool, seconds
         with atomic_path(run.path / MODEL_FILE) as tmp:
             (shift_averaged(best) if config.shift_average else best).save(tmp)
         atomic_write_json(run.path / "history.json", history)
+    # matplotlib's import (0.6 s, a twentieth of a fast run) goes on beside the test pass, whose
+    # torch kernels release the GIL; the pictures then find it imported.
+    threading.Thread(target=_import_quietly, args=("digitkit.plots",), daemon=True).start()
     with clock("test"):
         probs = 0
         for dy, dx in shifts:  # what the saved model answers: T folded in, shifts averaged
