@@ -42,6 +42,28 @@ def test_same_seed_same_weights_on_cpu(tmp_path, tiny_mnist_dir):
     assert any(not np.array_equal(wa, wc) for wa, wc in zip(a.get_weights(), c.get_weights()))
 
 
+@pytest.mark.parametrize("best", [1, 2])
+def test_the_saved_model_is_the_best_epochs(tmp_path, tiny_mnist_dir, monkeypatch, best):
+    """model.keras holds the epoch of the lowest validation loss: the last one from memory, an
+    earlier one from its checkpoint."""
+    from digitkit.train import loop
+
+    evaluate, epochs = loop._evaluate, []
+
+    def lowest_at_best(session):
+        epochs.append(None)
+        return (1.0 if len(epochs) == best else 2.0), evaluate(session)[1]
+
+    monkeypatch.setattr(loop, "_evaluate", lowest_at_best)
+    kernels = []  # the first convolution's kernel after each epoch
+    run = train(quick(tmp_path, tiny_mnist_dir, name=f"best{best}", epochs=2, limit=300), quiet=True,
+                on_epoch_end=lambda epoch, model, logs: kernels.append(model.trainable_weights[0].numpy().copy()))
+    assert run.metrics["best_epoch"] == best and len(kernels) == 2
+    saved = Run.open(run.path).load_model().trainable_weights[0].numpy()
+    np.testing.assert_array_equal(saved, kernels[best - 1])
+    assert not np.array_equal(saved, kernels[2 - best])
+
+
 @pytest.mark.parametrize("computes_bf16, expected", [(True, "bf16"), (False, "fp32")])
 def test_cpus_that_compute_bf16_train_in_bf16_and_others_in_fp32(monkeypatch, computes_bf16, expected):
     monkeypatch.setattr(precision, "cpu_computes_bf16", lambda: computes_bf16)
