@@ -2,13 +2,15 @@
 
 Times the parts of digitkit's training step on random images (the cost does not depend on the
 pixels): the augmentation, the forward and backward passes with the optimizer step (through the
-training twin, as `digitkit train` runs them), and one validation pass of 10,000 images; then splits
+training twin and in the training's arithmetic, as `digitkit train` runs them: bf16 where the CPU
+computes it), and one validation pass of 10,000 images; then splits
 the step by operator kind with torch's profiler. With `--compile`, the same step under
 `torch.compile` too: the seconds its first steps take (compiling) and its time per image after.
 
     python benchmarks/epoch_profile.py                        # digitnet, batch 256
     python benchmarks/epoch_profile.py --model digitnet-small --batch-size 128
     python benchmarks/epoch_profile.py --compile
+    python benchmarks/epoch_profile.py --precision fp32
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import torch
 from digitkit.models import MODELS, build_model
 from digitkit.train.augment import Augmentation, augment_batch
 from digitkit.train.loop import _loss
+from digitkit.train.precision import mixed_precision, training_arithmetic
 from digitkit.train.twin import TrainingTwin
 
 KINDS = {"convolution": "convolution", "batch_norm": "batch norm", "threshold": "ReLU", "clamp_min": "ReLU",
@@ -44,6 +47,8 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=256)
     parser.add_argument("--steps", type=int, default=30)
     parser.add_argument("--compile", action="store_true", help="also time the step under torch.compile")
+    parser.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16"],
+                        help="the training's arithmetic (auto: as digitkit train picks it on this machine)")
     args = parser.parse_args()
 
     torch.manual_seed(0)
@@ -55,8 +60,11 @@ def main() -> None:
     generator = torch.Generator().manual_seed(0)
     aug = Augmentation()
 
+    cpu = torch.device("cpu")
+
     def train_step(forward=twin):
-        loss = _loss(forward(x), y, 0.1)
+        with mixed_precision(cpu, args.precision):
+            loss = _loss(forward(x).float(), y, 0.1)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -65,7 +73,7 @@ def main() -> None:
     stepping = per_image(train_step, args.batch_size, args.steps)
     validation = torch.rand(10_000, 28, 28, 1)
     start = time.perf_counter()
-    with torch.no_grad():
+    with torch.no_grad(), mixed_precision(cpu, args.precision):
         for i in range(0, len(validation), 1000):
             twin(validation[i : i + 1000], training=False)
     validating = time.perf_counter() - start
@@ -81,7 +89,8 @@ def main() -> None:
         shares[kind] += event.self_cpu_time_total
     total = sum(shares.values())
 
-    print(f"{args.model}, batch {args.batch_size}, {torch.get_num_threads()} threads")
+    print(f"{args.model}, batch {args.batch_size}, {torch.get_num_threads()} threads, "
+          f"{training_arithmetic(cpu, args.precision)}")
     print(f"augmentation           {augmenting:7.1f} µs per image")
     print(f"forward+backward+step  {stepping:7.1f} µs per image  ({1e6 / (augmenting + stepping):,.0f} images/s with "
           "the augmentation)")
