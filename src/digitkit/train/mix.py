@@ -104,8 +104,7 @@ class EpochArrays:
         non_digits = config.non_digits if digits else 0.0
         cuts = config.wrong_cuts if non_digits else 0.0  # learnt as non-digits too
         epoch_size = out.base / (1 - synthetic - non_digits - cuts)
-        # Each pool's images are gathered first and joined once: a copy of the whole set per pool
-        # cost about a second.
+        # Each pool's images are gathered first and joined once, not the whole set copied per pool.
         parts = [(x_tr, y_tr)]
         if synthetic > 0:
             out._other_writers(config, round(epoch_size * synthetic), parts)
