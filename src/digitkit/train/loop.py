@@ -195,7 +195,8 @@ def _announce(session: Session, first_epoch: int) -> None:
     console.print(
         f"Training [bold]{config.model}[/] ({session.model.count_params():,} parameters) on "
         f"{escape(session.data.name)}: {sets.base:,}{sets.mix()} train / {len(sets.x_valid):,} validation images per "
-        f"epoch, {config.epochs} epochs, batch {config.batch_size}, device {session.dev.type}{ranks}{resumed}"
+        f"epoch, {config.epochs} epoch{'s' if config.epochs != 1 else ''}, batch {config.batch_size}, "
+        f"device {session.dev.type}{ranks}{resumed}"
     )
 
 
