@@ -298,7 +298,8 @@ def build_mnist_scans(out: ImageSaver, count: int) -> None:
     """MNIST's first ``count`` test digits as scanned forms deliver them: aspect kept, stretched, and
     the same stretched digit in a box as tight as the digit (no paper round it: over half of many
     such images is ink, a fat 1's most of all), dark on light and, as a dataset's bitmaps often
-    are, light on dark."""
+    are, light on dark; and, as some digit collections keep them, in grey (not binarised), stretched
+    to a 16x16 box, light on dark."""
     data = load_dataset("mnist")
     for image, label in zip(data.x_test[:count], data.y_test[:count]):
         out.save(mnist_scan(image, out.rng, False), str(label), "mnist-test", "aspect kept", "mnist-scans")
@@ -307,6 +308,14 @@ def build_mnist_scans(out: ImageSaver, count: int) -> None:
         tight = _jagged(binary[_box(binary)], tall, margin=0)
         out.save(tight, str(label), "mnist-test", "stretched, tight box", "mnist-scans")
         out.save(ImageOps.invert(tight), str(label), "mnist-test", "tight box, light on dark", "mnist-scans")
+        out.save(_grey_16(image), str(label), "mnist-test", "grey 16 px, light on dark", "mnist-scans")
+
+
+def _grey_16(image: np.ndarray) -> Image.Image:
+    """The digit's box stretched to 16x16 in grey, light ink on dark (no randomness: the other
+    renders draw the same numbers as before)."""
+    ink = Image.fromarray(image[_box(image > 0.2 * 255)])
+    return ink.resize((16, 16), Image.Resampling.BILINEAR)
 
 
 def predict_json(model: str, folder: Path) -> dict[str, dict]:
@@ -437,8 +446,9 @@ def main() -> None:
     parser.add_argument("--baseline", help="a second model whose plain top probability is the out-of-distribution "
                                            "baseline row (a model trained on MNIST alone: --preset tutorial)")
     parser.add_argument("--mnist-scans", type=int, default=1000,
-                        help="MNIST test digits read as scanned forms: aspect kept, stretched, and stretched in a "
-                             "tight box dark on light and light on dark (default 1000; 0: none)")
+                        help="MNIST test digits read as scanned forms: aspect kept, stretched, stretched in a "
+                             "tight box dark on light and light on dark, and grey in a 16x16 box light on dark "
+                             "(default 1000; 0: none)")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--keep", help="keep the images (and truth.json) in this folder")
     parser.add_argument("--json", help="write the results here too")

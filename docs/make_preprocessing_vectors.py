@@ -11,7 +11,7 @@ import math
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageDraw, ImageOps
+from PIL import Image, ImageDraw, ImageFilter, ImageOps
 
 from digitkit.data.normalize import THIN_STROKE, TARGET_STROKE, WORK_SIZE, find_ink, normalize, stroke_width, thickening
 
@@ -57,6 +57,9 @@ def cases():
     ImageDraw.Draw(fat).polygon([(12, 0), (31, 0), (31, 6), (20, 31), (0, 31), (0, 24)], fill=10)
     yield "ink over half: a one stretched to fill a tight box L 32x32", fat
     yield "ink over half, light on dark: the same one inverted L 32x32", ImageOps.invert(fat)
+    # The same as a dataset's grey bitmap (blurred, 16 px): not two-level, but as small as a dataset's digits.
+    grey = ImageOps.invert(fat).filter(ImageFilter.GaussianBlur(1.5)).resize((16, 16), Image.Resampling.BILINEAR)
+    yield "ink over half, grey light on dark: the one as a dataset's 16x16 bitmap L 16x16", grey
     form = Image.new("L", (72, 72), 240)
     draw = ImageDraw.Draw(form)
     draw.rectangle([4, 4, 67, 67], outline=25, width=2)  # a scanned form's dark printed box

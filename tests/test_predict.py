@@ -3,13 +3,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image, ImageDraw, ImageOps
+from PIL import Image, ImageDraw, ImageFilter, ImageOps
 from scipy import ndimage
 
 from digitkit.classifier import load_classifier
 from digitkit.cli import main
 from digitkit.predict import labelled_inputs, read_files, save_inputs
-from digitkit.data.normalize import FIELD, NormalizeError, load_image, normalize
+from digitkit.data.normalize import FIELD, NormalizeError, _two_level, load_image, normalize
 
 VECTORS = json.loads((Path(__file__).parents[1] / "docs" / "preprocessing_vectors.json").read_text())
 
@@ -53,6 +53,11 @@ def test_ink_over_half_of_a_tight_box_is_still_dark_ink_on_paper():
     light = normalize(ImageOps.invert(fat))
     assert light.polarity == "light-on-dark" and np.abs(light.image.astype(int) - out.image.astype(int)).max() <= 1
     assert normalize(ImageOps.expand(ImageOps.invert(fat), 8, fill=5)).polarity == "light-on-dark"
+    # A dataset's grey bitmap (blurred, 16 px: not two-level) of light ink over half of it is as
+    # small as no photo of paper is, so its edge decides too; inverted, it is dark ink again.
+    grey = ImageOps.invert(fat).filter(ImageFilter.GaussianBlur(1.5)).resize((16, 16), Image.Resampling.BILINEAR)
+    assert not _two_level(np.asarray(grey)) and np.median(np.asarray(grey)) >= 128
+    assert normalize(grey).polarity == "light-on-dark" and normalize(ImageOps.invert(grey)).polarity == "dark-on-light"
     # A photo is not a bitmap: a sheet of paper (shaded, over half the photo) with a digit on it,
     # on a dark desk all round the edge, is still dark ink on the paper.
     desk = np.full((60, 60), 40, np.uint8)

@@ -13,7 +13,8 @@ vectors, for the ports to JavaScript and Swift):
    level, the background level is the (lower) median grey (ink covers less than half of an image of
    one digit), unless the median of the image's edge is on the other side of mid-grey (ink over
    half of a tight box: the edge's level is the ground's; a dark edge round a light majority only
-   in a two-level bitmap, since in a photo it is a desk round the paper), and polarity follows from
+   in a two-level bitmap or an image of at most ``DATASET_SIZE`` px a side, since in a photo it is a
+   desk round the paper), and polarity follows from
    it: ink = background − grey on light paper (background ≥ 128), grey − background on dark.
 3. Clean: ink below ``NOISE_FRACTION`` of the strongest ink is background (paper texture, JPEG
    noise, shadows); a printed box around the digit (a scanned form) is dropped; specks under
@@ -42,6 +43,7 @@ FIELD = 28
 BOX = 20
 NOISE_FRACTION = 0.25
 SPECK_FRACTION = 0.05
+DATASET_SIZE = 32  # px a side at most: a dataset's or a form processor's digit (16-32 px), not a photo of paper
 MIN_CONTRAST = 0.1  # strongest ink, as a fraction of full scale, below which the image is blank
 TARGET_STROKE = 0.12  # MNIST: stroke width is about 12% of the digit's longer side
 THIN_STROKE = 0.6  # strokes thinner than this fraction of the target are thickened
@@ -200,9 +202,9 @@ def ink_map(image: Image.Image) -> tuple[np.ndarray, str]:
     if min(grey.shape) >= 3 and (background >= 128) != ((edge := _median(_edge(grey))) >= 128):
         # Ink over half the image (a digit stretched to fill a tight box, a thick pen) makes the
         # median the ink's level; the ground along most of the image's edge says which is which.
-        # Dark ground on the edge of a light majority is trusted in two-level bitmaps alone: in a
-        # photo it is the desk round a sheet of paper.
-        if background < 128 or _two_level(grey):
+        # Dark ground on the edge of a light majority is trusted in two-level bitmaps and in images
+        # as small as a dataset's digits alone: in a photo it is the desk round a sheet of paper.
+        if background < 128 or _two_level(grey) or max(grey.shape) <= DATASET_SIZE:
             background = edge
     grey = grey.astype(np.float32)
     if background >= 128:

@@ -10,6 +10,8 @@ public enum DigitNormalizer {
     public static let box = 20
     public static let noiseFraction: Float = 0.25
     public static let speckFraction: Double = 0.05
+    /// px a side at most: a dataset's or a form processor's digit (16-32 px), not a photo of paper.
+    public static let datasetSize = 32
     public static let minContrast: Float = 0.1
     public static let targetStroke: Double = 0.12
     public static let thinStroke: Double = 0.6
@@ -120,10 +122,11 @@ public enum DigitNormalizer {
         if min(width, height) >= 3 {
             // Ink over half the image (a digit stretched to fill a tight box, a thick pen) makes the
             // median the ink's level; the ground along most of the image's edge says which is which.
-            // Dark ground on the edge of a light majority is trusted in two-level bitmaps alone: in a
-            // photo it is the desk round a sheet of paper.
+            // Dark ground on the edge of a light majority is trusted in two-level bitmaps and in images
+            // as small as a dataset's digits alone: in a photo it is the desk round a sheet of paper.
             let edge = Float(lowerMedian(edgePixels(grey, width: width, height: height)))
-            if (background >= 128) != (edge >= 128) && (background < 128 || twoLevel(grey)) {
+            if (background >= 128) != (edge >= 128)
+                && (background < 128 || twoLevel(grey) || max(width, height) <= datasetSize) {
                 background = edge
             }
         }
