@@ -299,7 +299,7 @@ def build_mnist_scans(out: ImageSaver, count: int) -> None:
     the same stretched digit in a box as tight as the digit (no paper round it: over half of many
     such images is ink, a fat 1's most of all), dark on light and, as a dataset's bitmaps often
     are, light on dark; and, as some digit collections keep them, in grey (not binarised), stretched
-    to a 16x16 box, light on dark."""
+    to a 16x16 box, light on dark, and that box binarised, dark on light, at 16 px (not scaled up)."""
     data = load_dataset("mnist")
     for image, label in zip(data.x_test[:count], data.y_test[:count]):
         out.save(mnist_scan(image, out.rng, False), str(label), "mnist-test", "aspect kept", "mnist-scans")
@@ -308,7 +308,10 @@ def build_mnist_scans(out: ImageSaver, count: int) -> None:
         tight = _jagged(binary[_box(binary)], tall, margin=0)
         out.save(tight, str(label), "mnist-test", "stretched, tight box", "mnist-scans")
         out.save(ImageOps.invert(tight), str(label), "mnist-test", "tight box, light on dark", "mnist-scans")
-        out.save(_grey_16(image), str(label), "mnist-test", "grey 16 px, light on dark", "mnist-scans")
+        grey = _grey_16(image)
+        out.save(grey, str(label), "mnist-test", "grey 16 px, light on dark", "mnist-scans")
+        bitmap = grey.point(lambda v: 255 if v > 0.45 * grey.getextrema()[1] else 0)
+        out.save(ImageOps.invert(bitmap), str(label), "mnist-test", "16 px bitmap, as delivered", "mnist-scans")
 
 
 def _grey_16(image: np.ndarray) -> Image.Image:
@@ -447,8 +450,8 @@ def main() -> None:
                                            "baseline row (a model trained on MNIST alone: --preset tutorial)")
     parser.add_argument("--mnist-scans", type=int, default=1000,
                         help="MNIST test digits read as scanned forms: aspect kept, stretched, stretched in a "
-                             "tight box dark on light and light on dark, and grey in a 16x16 box light on dark "
-                             "(default 1000; 0: none)")
+                             "tight box dark on light and light on dark, grey in a 16x16 box light on dark, and "
+                             "that box as a 16 px bitmap (default 1000; 0: none)")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--keep", help="keep the images (and truth.json) in this folder")
     parser.add_argument("--json", help="write the results here too")

@@ -9,7 +9,7 @@ from scipy import ndimage
 from digitkit.classifier import load_classifier
 from digitkit.cli import main
 from digitkit.predict import labelled_inputs, read_files, save_inputs
-from digitkit.data.normalize import FIELD, NormalizeError, _two_level, load_image, normalize
+from digitkit.data.normalize import FIELD, NormalizeError, _two_level, find_ink, fit_digit, load_image, normalize
 
 VECTORS = json.loads((Path(__file__).parents[1] / "docs" / "preprocessing_vectors.json").read_text())
 
@@ -70,6 +70,17 @@ def test_ink_over_half_of_a_tight_box_is_still_dark_ink_on_paper():
     dim[60:140, 95:105] = 40
     dim = np.clip(dim, 0, 255).astype(np.uint8)
     assert np.median(dim[0]) < 128 <= np.median(dim) and normalize(Image.fromarray(dim)).polarity == "dark-on-light"
+
+
+def test_a_datasets_16_px_bitmap_reads_as_the_same_bitmap_scanned_larger(mnist):
+    """A digit smaller than the 20 px box is enlarged by a whole factor before it is fitted, so a
+    16x16 bitmap gives what the same pixels at 64x64 give (before, its few pixels were stretched)."""
+    for index in range(5):
+        digit = digit_image(mnist, index).resize((16, 16), Image.Resampling.BILINEAR).point(lambda v: 255 * (v > 100))
+        factor = -(-64 // max(find_ink(digit).ink.shape))  # the whole factor that takes its ink to 64 px
+        large = digit.resize((16 * factor, 16 * factor), Image.Resampling.NEAREST)
+        np.testing.assert_array_equal(normalize(digit).image, normalize(large).image)
+    assert not np.array_equal(fit_digit(find_ink(digit).ink), normalize(digit).image)
 
 
 def test_output_is_mnist_like(mnist):

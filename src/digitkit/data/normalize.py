@@ -19,9 +19,11 @@ vectors, for the ports to JavaScript and Swift):
 3. Clean: ink below ``NOISE_FRACTION`` of the strongest ink is background (paper texture, JPEG
    noise, shadows); a printed box around the digit (a scanned form) is dropped; specks under
    ``SPECK_FRACTION`` of the largest connected stroke are dropped.
-4. Crop to the ink's bounding box. Thin strokes (relative to the digit's size) are thickened so that
-   they survive the downscale, as MNIST's pen was thick relative to the digit; strokes that are
-   already thick enough (pinholes in textured ink ignored) are left as they are.
+4. Crop to the ink's bounding box; a digit smaller than the 20 px box (a dataset's 16 px bitmap) is
+   enlarged by a whole factor to at least ``ENLARGED`` px, each pixel a square. Thin strokes
+   (relative to the digit's size) are thickened so that they survive the downscale, as MNIST's pen
+   was thick relative to the digit; strokes that are already thick enough (pinholes in textured
+   ink ignored) are left as they are.
 5. Scale the longer side to 20 px keeping the aspect ratio (Lanczos, anti-aliased); stretch to 0..1.
 6. Paste into 28×28 so that the centre of mass lands on the centre (rounded to whole pixels).
 """
@@ -43,6 +45,7 @@ FIELD = 28
 BOX = 20
 NOISE_FRACTION = 0.25
 SPECK_FRACTION = 0.05
+ENLARGED = 64  # px: a digit smaller than the box is enlarged to at least this before it is fitted
 DATASET_SIZE = 32  # px a side at most: a dataset's or a form processor's digit (16-32 px), not a photo of paper
 MIN_CONTRAST = 0.1  # strongest ink, as a fraction of full scale, below which the image is blank
 TARGET_STROKE = 0.12  # MNIST: stroke width is about 12% of the digit's longer side
@@ -356,8 +359,19 @@ def fit_digit(ink: np.ndarray) -> np.ndarray:
     return np.round(field * 255).astype(np.uint8)
 
 
+def enlarge(ink: np.ndarray) -> np.ndarray:
+    """A digit smaller than the 20 px box (a dataset's 16 px bitmap) enlarged by a whole factor to at
+    least ``ENLARGED`` px, each pixel a square as a scanner's are: the fit then shrinks it to 20 px
+    as it shrinks any other digit, instead of stretching a few pixels (whose resampling rings)."""
+    longer = max(ink.shape)
+    if longer >= BOX:
+        return ink
+    factor = -(-ENLARGED // longer)
+    return np.repeat(np.repeat(ink, factor, axis=0), factor, axis=1)
+
+
 def normalize(image: Image.Image) -> Normalized:
-    """Normalise one digit image to MNIST's format (:func:`find_ink`, then :func:`fit_digit`);
-    raises :class:`BlankImage` if it has no ink."""
+    """Normalise one digit image to MNIST's format (:func:`find_ink`, :func:`enlarge`, then
+    :func:`fit_digit`); raises :class:`BlankImage` if it has no ink."""
     found = find_ink(image)
-    return Normalized(fit_digit(found.ink), found.polarity)
+    return Normalized(fit_digit(enlarge(found.ink)), found.polarity)

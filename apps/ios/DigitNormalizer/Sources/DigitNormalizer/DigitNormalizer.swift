@@ -10,6 +10,8 @@ public enum DigitNormalizer {
     public static let box = 20
     public static let noiseFraction: Float = 0.25
     public static let speckFraction: Double = 0.05
+    /// px: a digit smaller than the box is enlarged to at least this before it is fitted.
+    public static let enlarged = 64
     /// px a side at most: a dataset's or a form processor's digit (16-32 px), not a photo of paper.
     public static let datasetSize = 32
     public static let minContrast: Float = 0.1
@@ -34,7 +36,23 @@ public enum DigitNormalizer {
         var ink = inkMap(grey: grey, width: width, height: height, alpha: alpha)  // 1, 2
         guard let strongest = ink.pixels.max(), strongest >= minContrast else { return nil }  // 3
         ink = clean(ink, strongest: strongest)  // 4, 5
-        return fit(ink)
+        return fit(enlarge(ink))
+    }
+
+    /// Python's `enlarge`: a digit smaller than the 20 px box (a dataset's 16 px bitmap) enlarged by a
+    /// whole factor to at least `enlarged` px, each pixel a square, so that the fit shrinks it to 20 px.
+    static func enlarge(_ ink: Plane) -> Plane {
+        let longer = max(ink.width, ink.height)
+        guard longer > 0, longer < box else { return ink }
+        let factor = (enlarged + longer - 1) / longer
+        var out = Plane(width: ink.width * factor, height: ink.height * factor,
+                        pixels: [Float](repeating: 0, count: ink.width * factor * ink.height * factor))
+        for y in 0..<out.height {
+            for x in 0..<out.width {
+                out[y, x] = ink[y / factor, x / factor]
+            }
+        }
+        return out
     }
 
     /// Steps 6-8 (Python's `fit_digit`): one piece of ink, cropped to its box, as MNIST draws a digit;
