@@ -310,7 +310,8 @@ def build_mnist_scans(out: ImageSaver, count: int) -> None:
         out.save(ImageOps.invert(tight), str(label), "mnist-test", "tight box, light on dark", "mnist-scans")
         grey = _grey_16(image)
         out.save(grey, str(label), "mnist-test", "grey 16 px, light on dark", "mnist-scans")
-        bitmap = grey.point(lambda v: 255 if v > 0.45 * grey.getextrema()[1] else 0)
+        threshold = 0.45 * grey.getextrema()[1]
+        bitmap = grey.point(lambda v: 255 if v > threshold else 0)
         out.save(ImageOps.invert(bitmap), str(label), "mnist-test", "16 px bitmap, as delivered", "mnist-scans")
 
 

@@ -14,8 +14,8 @@ vectors, for the ports to JavaScript and Swift):
    one digit), unless the median of the image's edge is on the other side of mid-grey (ink over
    half of a tight box: the edge's level is the ground's; a dark edge round a light majority only
    in a two-level bitmap or an image of at most ``DATASET_SIZE`` px a side, since in a photo it is a
-   desk round the paper), and polarity follows from
-   it: ink = background − grey on light paper (background ≥ 128), grey − background on dark.
+   desk round the paper), and polarity follows from it: ink = background − grey on light paper
+   (background ≥ 128), grey − background on dark.
 3. Clean: ink below ``NOISE_FRACTION`` of the strongest ink is background (paper texture, JPEG
    noise, shadows); a printed box around the digit (a scanned form) is dropped; specks under
    ``SPECK_FRACTION`` of the largest connected stroke are dropped.

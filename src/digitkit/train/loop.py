@@ -23,7 +23,7 @@ from digitkit.classifier import KerasClassifier
 from digitkit.data import load_dataset, write_idx
 from digitkit.data.folders import dataset_name, load_folder
 from digitkit.files import atomic_write_json
-from digitkit.inference import device
+from digitkit.inference import device, predict_probs
 from digitkit.models import base_model, build_model, copy_weights
 from digitkit.runs import TEST_FILES, Run
 from digitkit.train import distributed
@@ -48,14 +48,13 @@ def _loss(probs: torch.Tensor, labels: torch.Tensor, smoothing: float) -> torch.
     return torch.where(labels < classes, known, -log_p.mean(1)).mean()
 
 
-@torch.no_grad()
 def _evaluate(session: Session) -> tuple[float, float]:
     # As in Keras, val_loss is the training loss (label smoothing included): plain cross-entropy
     # rises late in a smoothed run while accuracy still improves, and would pick too early an epoch.
     # In the training's arithmetic: bf16 halves this pass, and only picks the best epoch.
-    x, y = session.sets.x_valid, session.sets.y_valid
+    y = session.sets.y_valid
     with mixed_precision(session.dev, session.config.precision):
-        probs = torch.cat([session.twin(x[i : i + 1000], training=False).float() for i in range(0, len(x), 1000)])
+        probs = predict_probs(session.twin, session.sets.x_valid)
     return _loss(probs, y, session.config.label_smoothing).item(), (probs.argmax(1) == y).float().mean().item()
 
 

@@ -159,7 +159,7 @@ class EpochArrays:
             self._pool("scanned forms of them", len(chosen), scans, parts)
             parts.append((as_scans(x_ex_tr[chosen], config.seed, config.scanned_stretched), y_ex_tr[chosen]))
         valid = [(self.x_valid, self.y_valid), (x_ex_val, y_ex_val)]
-        self.calibration = np.zeros(len(self.x_valid) + len(x_ex_val), bool)
+        held = len(self.x_valid) + len(x_ex_val)
         if "pendigits" in config.writers:
             # Writers training never saw fit the temperature, as pen drawings and, with scans in
             # training, as scanned forms too: one temperature for both kinds.
@@ -167,10 +167,9 @@ class EpochArrays:
             valid.append((x_cal, y_cal))
             if scans:
                 valid.append((as_scans(x_cal, config.seed + 1, config.scanned_stretched), y_cal))
-            self.calibration = np.concatenate([self.calibration, np.ones(len(x_cal) * (len(valid) - 2), bool)])
-        else:
-            self.calibration[:] = True
         self.x_valid, self.y_valid = (np.concatenate(arrays) for arrays in zip(*valid))
+        # The calibration writers after the held-out images, where they are; else every image.
+        self.calibration = np.arange(len(self.x_valid)) >= held if len(valid) > 2 else np.ones(len(self.x_valid), bool)
 
 
 def wrong_cuts(images: np.ndarray, count: int, seed: int) -> np.ndarray:
