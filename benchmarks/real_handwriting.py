@@ -23,7 +23,8 @@ as a user would, in three parts reported apart:
   model trained on MNIST alone (plain max-probability, the published baseline).
 
 The real writers come twice: drawn, and scan-style (each digit binarised at 16-32 px, some
-stretched to fill their box, scaled back up jagged, with specks: see ``scanned_form``).
+stretched to fill their box, scaled back up jagged, with specks: see ``scanned_form``); the
+scan-style ones are also read by how each was scanned (pen, height, box).
 
     python benchmarks/real_handwriting.py runs/first
     python benchmarks/real_handwriting.py runs/first/MNISTClassifier.onnx --per-glyph 10 --json out.json
@@ -65,6 +66,8 @@ FONTS = ("opentype/bwht/BecauseWeMentor-Regular.otf", "opentype/bwht/BecauseWeOr
          "truetype/yusei-magic/YuseiMagic-Regular.ttf")
 HERSHEY = ("timesr", "timesib", "rowmant")
 TEMPERATURE_SCALES = (0.6, 0.8, 1.0, 1.25)
+SCAN_HEIGHTS = {"16-20 px": 20, "21-26 px": 26, "27-32 px": 32}  # the digit's height in a scan, in bands
+SCAN_DETAILS = ("pen", "height", "box")  # how each scan-style image was made (scanned_form)
 assert not set(FONTS) & set(hw.TRAINING_FONTS) and not set(HERSHEY) & set(hw.TRAINING_HERSHEY)
 
 # Skeletons on a 10 x 10 grid (x right, y down), one list of points per pen stroke, straight segments
@@ -156,7 +159,7 @@ class ImageSaver:
     def __init__(self, folder: Path, rng: np.random.Generator):
         self.folder, self.rng, self.truth = folder, rng, {}
 
-    def save(self, image: Image.Image, label: str | None, source: str, render: str, part: str) -> None:
+    def save(self, image: Image.Image, label: str | None, source: str, render: str, part: str, **more: str) -> None:
         name = f"{len(self.truth):05d}"
         jpeg = image.mode != "RGBA" and render == "scanned" and self.rng.random() < 0.4
         buffer = io.BytesIO()
@@ -166,7 +169,7 @@ class ImageSaver:
             image.save(buffer, "PNG")
         name += ".jpg" if jpeg else ".png"
         (self.folder / name).write_bytes(buffer.getvalue())
-        self.truth[name] = {"label": label, "source": source, "render": render, "part": part}
+        self.truth[name] = {"label": label, "source": source, "render": render, "part": part, **more}
 
 
 def build_generated(out: ImageSaver, per_glyph: int) -> None:
@@ -206,29 +209,34 @@ def build_generated(out: ImageSaver, per_glyph: int) -> None:
                     save(drawn(strokes, rng), digit, f"style:{digit}{chr(97 + i)}", "drawn")
 
 
-def scanned_form(image: Image.Image, rng: np.random.Generator) -> Image.Image:
+def scanned_form(image: Image.Image, rng: np.random.Generator) -> tuple[Image.Image, dict[str, str]]:
     """A digit as a scanned form's processor delivers it: binarised with the digit 16 to 32 px tall,
     a thicker or thinner pen now and then, a third stretched to fill its box both ways (a 1 becomes
     a fat bar), scaled back up by a whole factor (jagged edges), with a few scanner specks. Written
-    here with Pillow and SciPy, apart from training's own scan-style renderer (train.augment)."""
+    here with Pillow and SciPy, apart from training's own scan-style renderer (train.augment).
+    Also returns how it was scanned (``SCAN_DETAILS``), so the summary can tell where scans fail."""
     ink, _ = ink_map(image)  # a drawing's ink in either polarity, or a transparent canvas's alpha
     rows, cols = np.flatnonzero((ink > 0.2).any(1)), np.flatnonzero((ink > 0.2).any(0))
     ink = ink[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
     tall = int(rng.integers(16, 33))
-    wide = tall if rng.random() < 1 / 3 else max(2, round(ink.shape[1] * tall / ink.shape[0]))
+    stretched = rng.random() < 1 / 3
+    wide = tall if stretched else max(2, round(ink.shape[1] * tall / ink.shape[0]))
     small = np.asarray(Image.fromarray(ink, "F").resize((wide, tall), Image.Resampling.BILINEAR, reducing_gap=2.0))
     binary = small > rng.uniform(0.15, 0.45) * small.max()
-    pen = rng.random()
+    pen, drawn_with = rng.random(), "as written"
     if pen < 0.2:
-        binary = ndimage.binary_dilation(binary)
+        binary, drawn_with = ndimage.binary_dilation(binary), "thicker"
     elif pen < 0.35 and binary.sum() > 60:
         binary = ndimage.binary_erosion(binary) | (binary & ~ndimage.binary_erosion(binary, iterations=2) & (rng.random(binary.shape) < 0.3))
+        drawn_with = "thinner, broken"
     margin = int(rng.integers(2, 8))
     binary = np.pad(binary, margin)
     binary |= rng.random(binary.shape) < 0.002  # scanner specks
     up = int(rng.integers(1, 4))
     grey = np.where(np.kron(binary, np.ones((up, up), bool)), 25, 240).astype(np.uint8)
-    return Image.fromarray(grey, "L")
+    height = next(band for band, top in SCAN_HEIGHTS.items() if tall <= top)
+    return Image.fromarray(grey, "L"), {"pen": drawn_with, "height": height,
+                                        "box": "stretched" if stretched else "aspect kept"}
 
 
 def build_real(out: ImageSaver, limit: int | None = None) -> None:
@@ -238,7 +246,8 @@ def build_real(out: ImageSaver, limit: int | None = None) -> None:
     for digit in held_out[:limit]:
         drawing = pendigits.render(digit, out.rng)
         out.save(drawing, str(digit.label), f"writer{digit.writer + 1}", "drawn", "real")
-        out.save(scanned_form(drawing, out.rng), str(digit.label), f"writer{digit.writer + 1}", "scan-style", "real")
+        scan, details = scanned_form(drawing, out.rng)
+        out.save(scan, str(digit.label), f"writer{digit.writer + 1}", "scan-style", "real", **details)
 
 
 def build_non_digits(out: ImageSaver, per_kind: int) -> None:
@@ -358,6 +367,13 @@ def summarise_digits(truth: dict[str, dict], rows: dict[str, dict]) -> dict:
                     "sure_wrong": float((~right[sure & (values == v)]).mean()) if (sure & (values == v)).any() else 0.0}
                 for v in sorted(set(values))}
 
+    def scans_by(key) -> dict:
+        values = np.array([truth[n].get(key, "") for n in names])
+        def flagged(mask) -> float:
+            return float((confidence[mask] < SURE_ABOVE).mean()) if mask.any() else float("nan")
+        return {v: {"n": int((values == v).sum()), "accuracy": accuracy(values == v),
+                    "right_flagged_not_sure": flagged(right & (values == v))} for v in sorted(set(values) - {""})}
+
     renders = np.array([truth[n]["render"] for n in names])
     confusions = Counter(f"{t}→{p}" for t, p in zip(y[~right], pred[~right]))
     return {
@@ -369,6 +385,8 @@ def summarise_digits(truth: dict[str, dict], rows: dict[str, dict]) -> dict:
         # One temperature serves every kind: what a cooler or warmer one would trade, kind by kind.
         "temperature_trade": {str(k): honesty("render", k) for k in TEMPERATURE_SCALES},
         "by_kind": group("kind"),
+        # Scan-style images by how they were scanned: which pens and sizes lose the digit.
+        **{f"scans_by_{key}": scans_by(key) for key in SCAN_DETAILS if any(key in truth[n] for n in names)},
         "by_source": group("source"),
         "per_class": {d: accuracy(y == d) for d in range(10)},
         "per_class_by_render": {v: {str(d): accuracy((y == d) & (renders == v)) for d in range(10)} for v in sorted(set(renders))},
@@ -491,6 +509,10 @@ def main() -> None:
     for render, h in result["real"]["honesty_by_render"].items():
         print(f"real writers, {render}: right answers flagged not sure {h['right_flagged_not_sure']:.1%}, "
               f"a sure answer wrong {h['sure_wrong']:.2%}")
+    print("real writers, scan-style, by how they were scanned: " + "; ".join(
+        ", ".join(f"{v} {r['accuracy']:.2%} of {r['n']} (right flagged {r['right_flagged_not_sure']:.1%})"
+                  for v, r in result["real"][f"scans_by_{key}"].items())
+        for key in SCAN_DETAILS if f"scans_by_{key}" in result["real"]))
     print("\nOne temperature for every kind: with the model's temperature times k (real writers):")
     print("| k | " + " | ".join(f"{r}: right flagged / sure wrong" for r in result["real"]["honesty_by_render"]) + " |")
     print("| --- |" + " --- |" * len(result["real"]["honesty_by_render"]))

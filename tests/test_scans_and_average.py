@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import keras
 import torch
+from PIL import Image, ImageDraw
 
 from digitkit import ConfigError
 from digitkit.train import TrainConfig, train
@@ -201,6 +202,31 @@ def test_out_of_distribution_figures(real_handwriting):
     # Half the non-digits score as high as the surest digits.
     half = module.auroc_and_fpr95(digits, np.r_[np.full(50, 0.1), np.full(50, 1.0)])
     assert half["fpr_at_95_tpr"] == 0.5 and 0.5 < half["auroc"] < 0.55
+
+
+def test_the_benchmark_reads_scan_style_digits_by_how_they_were_scanned(real_handwriting):
+    module = real_handwriting
+    drawing = Image.new("L", (120, 160), 255)
+    ImageDraw.Draw(drawing).line([(60, 10), (60, 150)], fill=0, width=9)
+    made = [module.scanned_form(drawing, np.random.default_rng(seed))[1] for seed in range(60)]
+    assert all(set(details) == set(module.SCAN_DETAILS) for details in made)
+    for key, values in (("pen", {"as written", "thicker", "thinner, broken"}), ("height", set(module.SCAN_HEIGHTS)),
+                        ("box", {"aspect kept", "stretched"})):
+        assert {details[key] for details in made} == values
+
+    def answer(digit: int, confidence: float) -> dict:
+        probs = {str(d): (confidence if d == digit else (1 - confidence) / 9) for d in range(10)}
+        return {"probabilities": probs, "confidence": confidence}
+    truth = {"a": {"label": "1", "render": "scan-style", "source": "w", "pen": "thicker"},
+             "b": {"label": "1", "render": "scan-style", "source": "w", "pen": "thicker"},
+             "c": {"label": "7", "render": "scan-style", "source": "w", "pen": "as written"},
+             "d": {"label": "7", "render": "drawn", "source": "w"}}
+    rows = {"a": answer(1, 0.99), "b": answer(8, 0.95), "c": answer(7, 0.6), "d": answer(7, 0.99)}
+    summary = module.summarise_digits(truth, rows)
+    # Drawn images have no pen: only the scans are grouped, each group with its own figures.
+    assert summary["scans_by_pen"] == {"as written": {"n": 1, "accuracy": 1.0, "right_flagged_not_sure": 1.0},
+                                       "thicker": {"n": 2, "accuracy": 0.5, "right_flagged_not_sure": 0.0}}
+    assert "scans_by_height" not in summary
 
 
 def test_the_benchmarks_mnist_scans_are_binary_and_a_stretched_1_fills_its_box(mnist, real_handwriting):
