@@ -216,8 +216,7 @@ def scanned_form(image: Image.Image, rng: np.random.Generator) -> tuple[Image.Im
     here with Pillow and SciPy, apart from training's own scan-style renderer (train.augment).
     Also returns how it was scanned (``SCAN_DETAILS``), so the summary can tell where scans fail."""
     ink, _ = ink_map(image)  # a drawing's ink in either polarity, or a transparent canvas's alpha
-    rows, cols = np.flatnonzero((ink > 0.2).any(1)), np.flatnonzero((ink > 0.2).any(0))
-    ink = ink[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
+    ink = ink[_box(ink > 0.2)]
     tall = int(rng.integers(16, 33))
     stretched = rng.random() < 1 / 3
     wide = tall if stretched else max(2, round(ink.shape[1] * tall / ink.shape[0]))
